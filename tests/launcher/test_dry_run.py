@@ -1,0 +1,54 @@
+"""--dry_run plans for simulated hardware through the real command line."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.support import REPO
+
+
+def dry_run(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "start_optimized_server.py"), "--dry_run", *args],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def candidates(output: str) -> list[str]:
+    return re.findall(r"^\s+\d+\. (\w+):", output, flags=re.M)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("RTX 4060:8:8.9", ["full", "trt_fp16", "jit_fp16", "jit", "fp16", "basic", "cpu"]),
+        ("T4:16:7.5", ["full", "trt_fp16", "jit_fp16", "jit", "fp16", "basic", "cpu"]),
+        ("GTX 1050:2:6.1", ["jit", "basic", "cpu"]),
+        (None, ["cpu"]),
+    ],
+)
+def test_dry_run_gives_the_design_tiers(spec, expected):
+    output = dry_run(*(["--simulate_gpu", spec] if spec else []))
+    assert candidates(output) == expected
+    first = expected[0]
+    assert re.search(rf"\$ .*fastapi_server\.py --tier {first} --host 127\.0\.0\.1 --port 9234", output)
+    if spec:
+        assert "(simulated)" in output
+        assert "--device_id 0" in output
+    else:
+        assert "no GPU: NVML library not found" in output
+
+
+def test_bad_simulated_gpu_is_refused():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "start_optimized_server.py"), "--dry_run", "--simulate_gpu", "T4"],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+    )
+    assert result.returncode == 2
+    assert "NAME:MEM_GB:CC" in result.stderr

@@ -1,0 +1,80 @@
+"""Test helpers: start the real server on loopback, decode and judge audio."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import soundfile
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(args: list[str], log_path: Path, env: dict[str, str] | None = None, timeout: float = 90.0) -> RunningServer:
+    """Start fastapi_server.py as a child process and wait until /health says ready."""
+    port = free_port()
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, str(REPO / "fastapi_server.py"), "--host", "127.0.0.1", "--port", str(port), *args],
+            cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        )
+    server = RunningServer(f"http://127.0.0.1:{port}", process, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(server.url + "/health", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"server not ready after {timeout} s:\n{server.log()}")
+
+
+def stop_server(server: RunningServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+def decode_wav(body: bytes) -> tuple[np.ndarray, int]:
+    audio, rate = soundfile.read(io.BytesIO(body), dtype="float32")
+    return audio, rate
+
+
+def assert_speech(audio: np.ndarray, rate: int, text: str) -> None:
+    """Real speech: finite, audible, and about as long as the text takes to say."""
+    assert audio.size > 0
+    assert np.isfinite(audio).all()
+    assert float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))) > 0.01
+    duration = len(audio) / rate
+    assert 0.03 * len(text) <= duration <= 0.15 * len(text), f"{duration:.2f} s for {len(text)} characters"

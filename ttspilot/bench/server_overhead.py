@@ -1,0 +1,175 @@
+"""What the server costs over the raw engine, measured side by side in one process and one run.
+
+    python -m ttspilot.bench.server_overhead [--repeats 5]
+
+Prints, for ~40/200/1,200-character texts: raw engine RTF vs server whole-response RTF
+(client wall time), streaming time to first audio, split vs one-model-call RTF for the
+long text, and server RSS over 20 long requests (server in its own process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+import uvicorn
+from tabulate import tabulate
+
+from ttspilot.bench.texts import ENGLISH
+from ttspilot.config import ServerSettings, config_from_flags
+from ttspilot.engines.piper import PiperEngine
+from ttspilot.server.app import create_app
+
+DETERMINISTIC = {"noise_scale": 0.0, "noise_w": 0.0}
+
+
+def median_of(repeats: int, measure: Callable[[], float]) -> float:
+    return statistics.median(measure() for _ in range(repeats))
+
+
+def raw_rtf(engine: PiperEngine, text: str) -> float:
+    started = time.perf_counter()
+    audio = np.concatenate(list(engine.synthesize(text, engine.default_voice)))
+    return (time.perf_counter() - started) / (len(audio) / engine.sample_rate)
+
+
+def raw_first_chunk_seconds(engine: PiperEngine, text: str) -> float:
+    started = time.perf_counter()
+    chunks = engine.synthesize(text, engine.default_voice)
+    next(chunks)
+    elapsed = time.perf_counter() - started
+    chunks.close()
+    return elapsed
+
+
+def one_call_rtf(engine: PiperEngine, text: str) -> float:
+    """The whole text as one ONNX call: what a server without splitting would do."""
+    from piper import SynthesisConfig
+
+    model = engine._models[0]
+    with model.borrow() as voice:
+        started = time.perf_counter()
+        phonemes = [p for sentence in voice.phonemize(text) for p in sentence]
+        audio = voice.phoneme_ids_to_audio(voice.phonemes_to_ids(phonemes), SynthesisConfig())
+        return (time.perf_counter() - started) / (len(audio) / engine.sample_rate)
+
+
+def server_rtf(client: httpx.Client, text: str) -> float:
+    started = time.perf_counter()
+    response = client.get("/inference_sft", params={"tts_text": text})
+    elapsed = time.perf_counter() - started
+    return elapsed / float(response.headers["x-audio-duration"])
+
+
+def server_split_rtf(client: httpx.Client, text: str) -> float:
+    response = client.get("/inference_sft", params={"tts_text": text})
+    return float(response.headers["x-rtf"])
+
+
+def server_first_audio_seconds(client: httpx.Client, text: str) -> float:
+    started = time.perf_counter()
+    with client.stream("GET", "/inference_sft", params={"tts_text": text, "format": "stream"}) as response:
+        for chunk in response.iter_raw():
+            if chunk:
+                return time.perf_counter() - started
+    raise RuntimeError("stream ended without audio")
+
+
+class InProcessServer:
+    """uvicorn in a thread around an engine we also call directly."""
+
+    def __init__(self, engine: PiperEngine, port: int):
+        self.server = uvicorn.Server(uvicorn.Config(create_app(engine, ServerSettings()), port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        wait_ready(self.url)
+        return self.url
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def wait_ready(url: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server at {url} not ready")
+
+
+def rss_over_requests(port: int, text: str, requests: int = 20) -> list[float]:
+    """RSS (MB) of a separate server process after each long request."""
+    repo = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, str(repo / "fastapi_server.py"), "--port", str(port), "--log_level", "warning"], cwd=repo
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url)
+        rss = []
+        with httpx.Client(base_url=url, timeout=120) as client:
+            for _ in range(requests):
+                client.get("/inference_sft", params={"tts_text": text}).raise_for_status()
+                rss.append(psutil.Process(process.pid).memory_info().rss / 2**20)
+        return rss
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--port", type=int, default=9290)
+    args = parser.parse_args(argv)
+
+    engine = PiperEngine.load(None, config_from_flags("cpu"))
+    rows = []
+    with InProcessServer(engine, args.port) as url, httpx.Client(base_url=url, timeout=120) as client:
+        for name, text in ENGLISH.items():
+            raw_rtf(engine, text), server_rtf(client, text)  # warm both paths for this length
+            raw = median_of(args.repeats, lambda: raw_rtf(engine, text))
+            served = median_of(args.repeats, lambda: server_rtf(client, text))
+            rows.append([f"{name} ({len(text)} ch)", f"{raw:.4f}", f"{served:.4f}", f"{served / raw:.2f}", "<= 1.10"])
+        long_text = ENGLISH["long"]
+        first_raw = median_of(args.repeats, lambda: raw_first_chunk_seconds(engine, long_text))
+        first_served = median_of(args.repeats, lambda: server_first_audio_seconds(client, long_text))
+        one_call = median_of(args.repeats, lambda: one_call_rtf(engine, long_text))
+        split = median_of(args.repeats, lambda: server_split_rtf(client, long_text))
+    print(tabulate(rows, ["text", "raw engine RTF", "server RTF", "ratio", "goal"], tablefmt="github"))
+    print()
+    print(tabulate(
+        [
+            ["stream first audio, long text (s)", f"{first_served:.3f}", "<= 0.35"],
+            ["  / raw engine first sentence", f"{first_served / first_raw:.2f}", "<= 1.2"],
+            ["long text RTF: split / one model call", f"{split:.4f} / {one_call:.4f} = {split / one_call:.2f}", "<= 0.75"],
+        ],
+        ["measure", "value", "goal"], tablefmt="github",
+    ))
+    rss = rss_over_requests(args.port + 1, ENGLISH["long"])
+    growth = (rss[19] - rss[9]) / rss[9]
+    print()
+    print(f"server RSS after request 10: {rss[9]:.0f} MB, after 20: {rss[19]:.0f} MB, growth {growth:+.1%} "
+          "(goal: < 500 MB, growth <= 5%)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

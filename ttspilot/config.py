@@ -1,0 +1,106 @@
+"""Optimization tiers and server settings: the one source of truth for every entry point.
+
+The tier table mirrors DESIGN.md section 3. Launchers, the server and the benchmark
+all build their `OptimizationConfig` here, so a tier name means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Device = Literal["cuda", "cpu"]
+
+
+@dataclass(frozen=True)
+class OptimizationConfig:
+    """What an engine is asked to do; `Engine.info()` reports what it really did."""
+
+    tier: str
+    load_trt: bool = False
+    load_jit: bool = False
+    fp16: bool = False
+    trt_concurrent: int = 1
+    device: Device = "cpu"
+    device_id: int = 0
+    cpu_threads: int | None = None  # None: one intra-op thread per core
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def cli_args(self) -> list[str]:
+        """The server flags that reproduce this configuration."""
+        if self.tier in TIERS and TIERS[self.tier] == replace(self, cpu_threads=None, device_id=0):
+            return ["--tier", self.tier]
+        args = ["--device", self.device]
+        args += [flag for flag, on in (("--load_trt", self.load_trt), ("--load_jit", self.load_jit), ("--fp16", self.fp16)) if on]
+        return args + ["--trt_concurrent", str(self.trt_concurrent)]
+
+
+TIERS: dict[str, OptimizationConfig] = {
+    "full": OptimizationConfig("full", load_trt=True, load_jit=True, fp16=True, trt_concurrent=2, device="cuda"),
+    "trt_fp16": OptimizationConfig("trt_fp16", load_trt=True, load_jit=True, fp16=True, device="cuda"),
+    "jit_fp16": OptimizationConfig("jit_fp16", load_jit=True, fp16=True, device="cuda"),
+    "jit": OptimizationConfig("jit", load_jit=True, device="cuda"),
+    "fp16": OptimizationConfig("fp16", fp16=True, device="cuda"),
+    "basic": OptimizationConfig("basic", device="cuda"),
+    "cpu": OptimizationConfig("cpu", device="cpu"),
+}
+FALLBACK_ORDER: tuple[str, ...] = tuple(TIERS)
+GPU_TIERS: tuple[str, ...] = tuple(name for name, tier in TIERS.items() if tier.device == "cuda")
+
+
+def config_from_flags(
+    tier: str | None = None,
+    *,
+    load_trt: bool = False,
+    load_jit: bool = False,
+    fp16: bool = False,
+    trt_concurrent: int = 1,
+    device: Device | None = None,
+    device_id: int = 0,
+    cpu_threads: int | None = None,
+) -> OptimizationConfig:
+    """Build a config from `--tier NAME` or from the individual flags.
+
+    Flags that match a named tier take its name; anything else is named `custom`.
+    Without a device, GPU flags imply CUDA and no flags at all mean the `cpu` tier.
+    """
+    if tier is not None:
+        if tier not in TIERS:
+            raise ValueError(f"unknown tier {tier!r}; choose one of: {', '.join(TIERS)}")
+        return replace(TIERS[tier], device_id=device_id, cpu_threads=cpu_threads)
+    if trt_concurrent < 1:
+        raise ValueError("trt_concurrent must be at least 1")
+    if device is None:
+        device = "cuda" if (load_trt or load_jit or fp16) else "cpu"
+    wanted = OptimizationConfig("custom", load_trt, load_jit, fp16, trt_concurrent, device)
+    name = next((name for name, known in TIERS.items() if replace(known, tier="custom") == wanted), "custom")
+    return replace(wanted, tier=name, device_id=device_id, cpu_threads=cpu_threads)
+
+
+def default_cache_root() -> Path:
+    """Where caches for the embedded voice live (models in a folder use <model_dir>/.ttspilot)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ttspilot"
+
+
+class ServerSettings(BaseSettings):
+    """Server settings; every field can also come from a TTSPILOT_* environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="TTSPILOT_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 9234
+    model_dir: Path | None = None
+    output_sample_rate: int | None = Field(default=None, description="default output rate; None keeps the model's rate")
+    max_text_length: int = Field(default=10_000, ge=1, description="longest accepted input text, in characters")
+    segment_max_length: int = Field(default=120, ge=10, description="segment length the splitter aims for")
+    first_segment_max: int = Field(default=60, ge=10, description="first streamed segment is cut at a clause within this")
+    stats_window: int = Field(default=1000, ge=10, description="recent requests kept for percentiles")
+    canary: bool = Field(default=True, description="ready only after the canary's audio passes; off: after warm-up")

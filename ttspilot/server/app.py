@@ -1,0 +1,52 @@
+"""The app factory: no import-time side effects, all state on `app.state.ttspilot`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ttspilot import __version__
+from ttspilot.config import ServerSettings
+from ttspilot.engines.base import Engine
+from ttspilot.server.errors import install_error_handlers
+from ttspilot.server.pipeline import SynthesisPipeline
+from ttspilot.server.routes import health, optimized
+from ttspilot.server.state import ServerState
+from ttspilot.server.stats import StatsRecorder
+
+log = logging.getLogger(__name__)
+
+
+async def _warm_up(state: ServerState) -> None:
+    try:
+        await asyncio.get_running_loop().run_in_executor(state.pipeline.executor, state.warm_up)
+    except Exception as error:  # a broken engine must show on /health, not kill the server
+        state.not_ready_reason = f"canary raised {type(error).__name__}: {error}"
+        log.error("canary failed: %s", state.not_ready_reason)
+
+
+def create_app(engine: Engine, settings: ServerSettings | None = None) -> FastAPI:
+    """Build the server around a loaded engine; /health turns 200 once the canary passes."""
+    settings = settings or ServerSettings()
+    stats = StatsRecorder(settings.stats_window)
+    state = ServerState(engine, settings, stats, SynthesisPipeline(engine, settings, stats))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        warm_up = asyncio.create_task(_warm_up(state))
+        try:
+            yield
+        finally:
+            warm_up.cancel()
+            state.pipeline.shutdown()
+
+    app = FastAPI(title="ttspilot", version=__version__, lifespan=lifespan)
+    app.state.ttspilot = state
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(optimized.router)
+    return app

@@ -1,0 +1,55 @@
+"""Turn request fields from any API family into a validated SynthesisJob.
+
+Every family funnels through `make_job`, so the limits (text length, speed, sample
+rate, voice) are the same everywhere and so are their error messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ttspilot.audio import SUPPORTED_SAMPLE_RATES
+from ttspilot.config import ServerSettings
+from ttspilot.engines.base import Engine
+from ttspilot.server.errors import BadRequest
+from ttspilot.server.pipeline import SynthesisJob
+
+MIN_SPEED, MAX_SPEED = 0.5, 2.0
+
+
+def make_job(
+    engine: Engine,
+    settings: ServerSettings,
+    *,
+    text: str,
+    voice: str | None,
+    speed: float = 1.0,
+    sample_rate: int | None = None,
+    stream: bool = False,
+    segment_max_length: int | None = None,
+    smart_split: bool = True,
+    engine_options: dict[str, Any] | None = None,
+    text_field: str = "text",
+) -> SynthesisJob:
+    """Validate once for every family; `text_field` names the field as that family's clients know it."""
+    if not text or not text.strip():
+        raise BadRequest(f"{text_field} is empty: send the words to speak")
+    if len(text) > settings.max_text_length:
+        raise BadRequest(
+            f"{text_field} is {len(text)} characters; this server accepts at most {settings.max_text_length}", status=413
+        )
+    if not MIN_SPEED <= speed <= MAX_SPEED:
+        raise BadRequest(f"speed must be between {MIN_SPEED} and {MAX_SPEED}, got {speed}")
+    if sample_rate is not None and sample_rate not in SUPPORTED_SAMPLE_RATES:
+        rates = ", ".join(map(str, SUPPORTED_SAMPLE_RATES))
+        raise BadRequest(f"sample_rate {sample_rate} is not supported; choose one of {rates}")
+    return SynthesisJob(
+        text=text,
+        voice=engine.resolve_voice(voice),
+        speed=speed,
+        sample_rate=sample_rate,
+        stream=stream,
+        segment_max_length=segment_max_length,
+        smart_split=smart_split,
+        engine_options=engine_options or {},
+    )

@@ -1,0 +1,116 @@
+"""The one synthesis pipeline every route uses.
+
+Text is split into segments; each segment runs as one job on a bounded worker pool
+sized by the tier, so requests interleave segment by segment. Chunks reach the client
+as soon as they exist while the next segment is computed, and a client that goes away
+stops its remaining segments within one segment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from text_split import split_text
+from ttspilot.audio import Resampler
+from ttspilot.config import ServerSettings
+from ttspilot.engines.base import Engine
+from ttspilot.server.stats import RequestTiming, StatsRecorder
+
+_END = object()
+
+
+@dataclass(frozen=True)
+class SynthesisJob:
+    """A validated request: what to say, how, and how to split it."""
+
+    text: str
+    voice: str
+    speed: float = 1.0
+    sample_rate: int | None = None  # None: the engine's rate
+    stream: bool = False
+    segment_max_length: int | None = None
+    smart_split: bool = True
+    engine_options: dict[str, Any] = field(default_factory=dict)
+
+
+class SynthesisPipeline:
+    def __init__(self, engine: Engine, settings: ServerSettings, stats: StatsRecorder):
+        self.engine = engine
+        self.settings = settings
+        self.stats = stats
+        self.executor = ThreadPoolExecutor(max_workers=engine.concurrency, thread_name_prefix="synth")
+
+    def output_rate(self, job: SynthesisJob) -> int:
+        return job.sample_rate or self.settings.output_sample_rate or self.engine.sample_rate
+
+    def segments(self, job: SynthesisJob) -> list[str]:
+        """Split for the model; streams get a short first segment so audio starts sooner."""
+        if not job.smart_split:
+            return [job.text.strip()]
+        max_length = job.segment_max_length or self.settings.segment_max_length
+        first = min(self.settings.first_segment_max, max_length) if job.stream else None
+        return split_text(job.text, max_length=max_length, first_segment_max=first)
+
+    def start(self, job: SynthesisJob, request_id: str, route: str) -> RequestTiming:
+        return RequestTiming(request_id, route, len(job.text))
+
+    async def audio(self, job: SynthesisJob, timing: RequestTiming) -> AsyncIterator[np.ndarray]:
+        """Yield float32 chunks at the output rate; records timing and finishes it however the stream ends."""
+        segments = self.segments(job)
+        timing.segments = len(segments)
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue[Any] = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def run_segment(segment: str) -> None:
+            with closing(self.engine.synthesize(segment, job.voice, job.speed, **job.engine_options)) as produced:
+                for chunk in produced:
+                    if cancelled.is_set():
+                        return
+                    loop.call_soon_threadsafe(chunks.put_nowait, chunk)
+
+        async def produce() -> None:
+            try:
+                for segment in segments:
+                    if cancelled.is_set():
+                        return
+                    await loop.run_in_executor(self.executor, run_segment, segment)
+                chunks.put_nowait(_END)
+            except Exception as error:  # handed to the consumer, which raises it in the request
+                chunks.put_nowait(error)
+
+        producer = asyncio.create_task(produce())
+        resampler = Resampler(self.engine.sample_rate, self.output_rate(job))
+        outcome = "cancelled"
+        try:
+            while (item := await chunks.get()) is not _END:
+                if isinstance(item, Exception):
+                    outcome = "error"
+                    raise item
+                timing.add_audio(len(item) / self.engine.sample_rate)
+                out = resampler.process(item)
+                if out.size:
+                    yield out
+            tail = resampler.process(np.zeros(0, dtype=np.float32), last=True)
+            if tail.size:
+                yield tail
+            outcome = "ok"
+        finally:
+            cancelled.set()
+            producer.cancel()
+            self.stats.finish(timing, outcome)
+
+    async def whole(self, job: SynthesisJob, timing: RequestTiming) -> np.ndarray:
+        parts = [chunk async for chunk in self.audio(job, timing)]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

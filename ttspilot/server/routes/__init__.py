@@ -1,0 +1,1 @@
+"""One router module per API family; each only parses requests and shapes responses."""

@@ -1,0 +1,103 @@
+"""The optimized-server family: /inference_sft, /list_voices, /warmup_trt, /performance_info."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from ttspilot.server.jobs import MAX_SPEED, MIN_SPEED, make_job
+from ttspilot.server.responses import request_id, streaming_response, whole_response
+from ttspilot.server.state import ServerState
+
+router = APIRouter(tags=["optimized server"])
+
+
+class SftParams(BaseModel):
+    """Fields of /inference_sft, accepted as query parameters (GET) or form fields (POST)."""
+
+    tts_text: str = Field(default="", description="text to speak")
+    spk_id: str | None = Field(default=None, description="voice id from /list_voices; empty for the default voice")
+    format: Literal["wav", "stream", "pcm"] = Field(
+        default="wav", description="wav: WAV file; pcm: raw s16le; stream: raw s16le streamed (same as pcm + stream)"
+    )
+    speed: float = Field(default=1.0, ge=MIN_SPEED, le=MAX_SPEED)
+    stream: bool = Field(default=False, description="send audio as it is made (chunked WAV for wav, raw for pcm)")
+    max_text_length: int | None = Field(
+        default=None, ge=10, le=1000, description="longest segment handed to the model in one call (characters)"
+    )
+    enable_smart_split: bool = Field(default=True, description="split at sentence and clause boundaries")
+    sample_rate: int | None = Field(default=None, description="output rate; default the server's")
+
+
+async def _inference_sft(request: Request, params: SftParams) -> Response:
+    state: ServerState = request.app.state.ttspilot
+    stream = params.stream or params.format == "stream"
+    job = make_job(
+        state.engine,
+        state.settings,
+        text=params.tts_text,
+        voice=params.spk_id,
+        speed=params.speed,
+        sample_rate=params.sample_rate,
+        stream=stream,
+        segment_max_length=params.max_text_length,
+        smart_split=params.enable_smart_split,
+        text_field="tts_text",
+    )
+    audio_format = "wav" if params.format == "wav" else "pcm"
+    timing = state.pipeline.start(job, request_id(request), "/inference_sft")
+    if stream:
+        return streaming_response(state.pipeline, job, timing, audio_format)
+    return await whole_response(state.pipeline, job, timing, audio_format)
+
+
+@router.get("/inference_sft", summary="Speak text with a built-in voice")
+async def inference_sft_get(request: Request, params: Annotated[SftParams, Query()]) -> Response:
+    return await _inference_sft(request, params)
+
+
+@router.post("/inference_sft", summary="Speak text with a built-in voice (form fields)")
+async def inference_sft_post(request: Request, params: Annotated[SftParams, Form()]) -> Response:
+    return await _inference_sft(request, params)
+
+
+@router.get("/list_voices", summary="Voices this engine can speak with")
+async def list_voices(request: Request) -> dict[str, Any]:
+    state: ServerState = request.app.state.ttspilot
+    voices = [voice.__dict__ for voice in state.engine.voices()]
+    return {"default": state.engine.default_voice, "voices": voices}
+
+
+@router.post("/warmup_trt", summary="Warm up the active backend; says whether TensorRT is really active")
+async def warmup_trt(request: Request) -> dict[str, Any]:
+    state: ServerState = request.app.state.ttspilot
+    seconds = await asyncio.get_running_loop().run_in_executor(state.pipeline.executor, state.warm_up)
+    flags = state.engine.info().get("flags", {})
+    trt = flags.get("load_trt", {"active": False, "reason": "engine does not report TensorRT"})
+    return {"warmed_up": True, "seconds": round(seconds, 3), "tensorrt_active": trt["active"], "tensorrt": trt}
+
+
+@router.get("/performance_info", summary="Effective configuration, hardware and latency percentiles")
+async def performance_info(request: Request, request_id: str | None = None) -> dict[str, Any]:
+    state: ServerState = request.app.state.ttspilot
+    info: dict[str, Any] = {
+        "ready": state.ready,
+        "effective_config": state.engine.info(),
+        "hardware": state.hardware_summary(),
+        "pipeline": {
+            "workers": state.engine.concurrency,
+            "segment_max_length": state.settings.segment_max_length,
+            "first_segment_max": state.settings.first_segment_max,
+        },
+        "stats": state.stats.summary(),
+        "time": time.time(),
+    }
+    if request_id is not None:
+        found = state.stats.find(request_id)
+        info["request"] = found.as_dict() if found else None
+    return info

@@ -1,0 +1,96 @@
+"""Per-request timing (RTF, time to first audio) and percentiles over recent requests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class RequestTiming:
+    """One request's clock: started at creation, first audio and finish marked by the pipeline."""
+
+    request_id: str
+    route: str
+    characters: int
+    segments: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    first_audio: float | None = None
+    finished: float | None = None
+    audio_seconds: float = 0.0
+    outcome: str = "running"
+
+    def add_audio(self, seconds: float) -> None:
+        if self.first_audio is None:
+            self.first_audio = time.perf_counter()
+        self.audio_seconds += seconds
+
+    @property
+    def processing_seconds(self) -> float:
+        return (self.finished or time.perf_counter()) - self.started
+
+    @property
+    def time_to_first_audio(self) -> float | None:
+        return None if self.first_audio is None else self.first_audio - self.started
+
+    @property
+    def rtf(self) -> float | None:
+        return self.processing_seconds / self.audio_seconds if self.audio_seconds > 0 else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "route": self.route,
+            "characters": self.characters,
+            "segments": self.segments,
+            "outcome": self.outcome,
+            "processing_s": round(self.processing_seconds, 4),
+            "audio_s": round(self.audio_seconds, 4),
+            "rtf": None if self.rtf is None else round(self.rtf, 4),
+            "time_to_first_audio_s": None if self.time_to_first_audio is None else round(self.time_to_first_audio, 4),
+        }
+
+
+def _percentiles(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"p50": round(float(p50), 4), "p90": round(float(p90), 4), "p99": round(float(p99), 4), "count": len(values)}
+
+
+class StatsRecorder:
+    """Keeps the last `window` finished requests; thread-safe because workers finish requests too."""
+
+    def __init__(self, window: int = 1000):
+        self._finished: deque[RequestTiming] = deque(maxlen=window)
+        self._lock = threading.Lock()
+        self.started_at = time.time()
+        self.total_requests = 0
+
+    def finish(self, timing: RequestTiming, outcome: str) -> None:
+        timing.finished = time.perf_counter()
+        timing.outcome = outcome
+        with self._lock:
+            self._finished.append(timing)
+            self.total_requests += 1
+
+    def find(self, request_id: str) -> RequestTiming | None:
+        with self._lock:
+            return next((t for t in reversed(self._finished) if t.request_id == request_id), None)
+
+    def summary(self, recent: int = 20) -> dict[str, Any]:
+        with self._lock:
+            done = [t for t in self._finished if t.outcome == "ok"]
+            last = [t.as_dict() for t in list(self._finished)[-recent:]]
+        return {
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "requests_total": self.total_requests,
+            "rtf": _percentiles([t.rtf for t in done if t.rtf is not None]),
+            "time_to_first_audio_s": _percentiles([t.time_to_first_audio for t in done if t.time_to_first_audio is not None]),
+            "recent": last,
+        }
