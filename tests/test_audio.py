@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from ttspilot.audio import SUPPORTED_SAMPLE_RATES, Resampler, pcm_bytes, streaming_wav_header, to_int16, wav_bytes
+from ttspilot.audio import SUPPORTED_SAMPLE_RATES, Resampler, pcm_bytes, streaming_wav_header, to_int16
 
 
 def tone(seconds: float, rate: int) -> np.ndarray:
@@ -16,13 +16,6 @@ def test_to_int16_clips_and_silences_nan():
     out = to_int16(np.array([0.0, 1.0, -1.0, 2.0, -3.0, np.nan, np.inf], dtype=np.float32))
     assert out.dtype == np.dtype("<i2")
     assert out.tolist() == [0, 32767, -32767, 32767, -32767, 0, 32767]
-
-
-def test_wav_bytes_round_trip():
-    audio = tone(0.5, 22050)
-    decoded, rate = soundfile.read(io.BytesIO(wav_bytes(audio, 22050)), dtype="float32")
-    assert rate == 22050
-    assert np.allclose(decoded, audio, atol=1e-4)
 
 
 def test_streaming_header_then_pcm_decodes():

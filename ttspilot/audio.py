@@ -1,17 +1,15 @@
-"""Audio conversion for responses: float32 -> int16, resampling, WAV and raw PCM.
+"""Audio conversion for responses: float32 -> int16, resampling, raw PCM and the streaming WAV header.
 
 Engines produce float32 mono in [-1, 1]; clients get 16-bit PCM at the rate they ask
 for. Resampling keeps state across a request's chunks (soxr stream) so segment joins
-do not click.
+do not click. File formats are in `ttspilot.encoders`.
 """
 
 from __future__ import annotations
 
-import io
 import struct
 
 import numpy as np
-import soundfile
 import soxr
 
 SUPPORTED_SAMPLE_RATES: tuple[int, ...] = (8000, 16000, 22050, 24000, 44100, 48000)
@@ -27,13 +25,6 @@ def to_int16(audio: np.ndarray) -> np.ndarray:
 def pcm_bytes(audio: np.ndarray) -> bytes:
     """Headerless PCM s16le, for raw streams."""
     return to_int16(audio).tobytes()
-
-
-def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
-    """A complete 16-bit mono WAV file."""
-    buffer = io.BytesIO()
-    soundfile.write(buffer, to_int16(audio), sample_rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
 
 
 def streaming_wav_header(sample_rate: int) -> bytes:

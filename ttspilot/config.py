@@ -103,4 +103,10 @@ class ServerSettings(BaseSettings):
     segment_max_length: int = Field(default=120, ge=10, description="segment length the splitter aims for")
     first_segment_max: int = Field(default=60, ge=10, description="first streamed segment is cut at a clause within this")
     stats_window: int = Field(default=1000, ge=10, description="recent requests kept for percentiles")
+    openai_voices: dict[str, str] = Field(
+        default_factory=dict,
+        description='OpenAI voice name -> voice id, e.g. {"alloy": "en_US-joe-medium"}; unmapped names use the default voice',
+    )
+    openai_sample_rate: int = Field(default=24000, description="rate of the OpenAI family's audio (OpenAI sends 24 kHz)")
+    deploy_sample_rate: int = Field(default=16000, description="PCM rate of the deploy family unless --output_sample_rate")
     canary: bool = Field(default=True, description="ready only after the canary's audio passes; off: after warm-up")

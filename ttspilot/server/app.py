@@ -13,8 +13,9 @@ from ttspilot import __version__
 from ttspilot.config import ServerSettings
 from ttspilot.engines.base import Engine
 from ttspilot.server.errors import install_error_handlers
+from ttspilot.server.metrics import ServerMetrics
 from ttspilot.server.pipeline import SynthesisPipeline
-from ttspilot.server.routes import health, optimized
+from ttspilot.server.routes import deploy, health, openai, optimized, v1
 from ttspilot.server.state import ServerState
 from ttspilot.server.stats import StatsRecorder
 
@@ -34,6 +35,8 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> FastAP
     settings = settings or ServerSettings()
     stats = StatsRecorder(settings.stats_window)
     state = ServerState(engine, settings, stats, SynthesisPipeline(engine, settings, stats))
+    metrics = ServerMetrics(lambda: state.pipeline.queued_segments, str(engine.info().get("tier")), engine.name)
+    stats.listeners.append(metrics.observe)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -47,6 +50,8 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> FastAP
     app = FastAPI(title="ttspilot", version=__version__, lifespan=lifespan)
     app.state.ttspilot = state
     install_error_handlers(app)
+    metrics.install(app)
     app.include_router(health.router)
-    app.include_router(optimized.router)
+    for family in (optimized, openai, v1, deploy):
+        app.include_router(family.router)
     return app

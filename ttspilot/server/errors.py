@@ -18,8 +18,9 @@ class BadRequest(Exception):
         super().__init__(message)
 
 
-def error_body(message: str, kind: str) -> dict[str, str]:
-    return {"error": kind, "message": message}
+def error_body(message: str, kind: str) -> dict[str, object]:
+    """OpenAI's error shape (so its clients show the message) plus a top-level message for everyone else."""
+    return {"error": {"message": message, "type": kind}, "message": message}
 
 
 def _describe_validation(error: RequestValidationError) -> str:

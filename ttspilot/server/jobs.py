@@ -10,6 +10,7 @@ from typing import Any
 
 from ttspilot.audio import SUPPORTED_SAMPLE_RATES
 from ttspilot.config import ServerSettings
+from ttspilot.encoders import FORMATS, FormatUnavailable, check_available, fit_rate
 from ttspilot.engines.base import Engine
 from ttspilot.server.errors import BadRequest
 from ttspilot.server.pipeline import SynthesisJob
@@ -25,6 +26,7 @@ def make_job(
     voice: str | None,
     speed: float = 1.0,
     sample_rate: int | None = None,
+    audio_format: str = "wav",
     stream: bool = False,
     segment_max_length: int | None = None,
     smart_split: bool = True,
@@ -43,11 +45,19 @@ def make_job(
     if sample_rate is not None and sample_rate not in SUPPORTED_SAMPLE_RATES:
         rates = ", ".join(map(str, SUPPORTED_SAMPLE_RATES))
         raise BadRequest(f"sample_rate {sample_rate} is not supported; choose one of {rates}")
+    if audio_format not in FORMATS:
+        raise BadRequest(f"format {audio_format!r} is not supported; choose one of {', '.join(FORMATS)}")
+    try:
+        check_available(audio_format)
+    except FormatUnavailable as error:
+        raise BadRequest(str(error)) from error
+    rate = fit_rate(audio_format, sample_rate or settings.output_sample_rate or engine.sample_rate)
     return SynthesisJob(
         text=text,
         voice=engine.resolve_voice(voice),
         speed=speed,
-        sample_rate=sample_rate,
+        sample_rate=rate,
+        audio_format=audio_format,
         stream=stream,
         segment_max_length=segment_max_length,
         smart_split=smart_split,

@@ -12,7 +12,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import aclosing, closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +33,9 @@ class SynthesisJob:
 
     text: str
     voice: str
+    sample_rate: int
     speed: float = 1.0
-    sample_rate: int | None = None  # None: the engine's rate
+    audio_format: str = "wav"
     stream: bool = False
     segment_max_length: int | None = None
     smart_split: bool = True
@@ -47,9 +48,7 @@ class SynthesisPipeline:
         self.settings = settings
         self.stats = stats
         self.executor = ThreadPoolExecutor(max_workers=engine.concurrency, thread_name_prefix="synth")
-
-    def output_rate(self, job: SynthesisJob) -> int:
-        return job.sample_rate or self.settings.output_sample_rate or self.engine.sample_rate
+        self.queued_segments = 0  # submitted to the pool and not finished; only touched on the event loop
 
     def segments(self, job: SynthesisJob) -> list[str]:
         """Split for the model; streams get a short first segment so audio starts sooner."""
@@ -82,13 +81,17 @@ class SynthesisPipeline:
                 for segment in segments:
                     if cancelled.is_set():
                         return
-                    await loop.run_in_executor(self.executor, run_segment, segment)
+                    self.queued_segments += 1
+                    try:
+                        await loop.run_in_executor(self.executor, run_segment, segment)
+                    finally:
+                        self.queued_segments -= 1
                 chunks.put_nowait(_END)
             except Exception as error:  # handed to the consumer, which raises it in the request
                 chunks.put_nowait(error)
 
         producer = asyncio.create_task(produce())
-        resampler = Resampler(self.engine.sample_rate, self.output_rate(job))
+        resampler = Resampler(self.engine.sample_rate, job.sample_rate)
         outcome = "cancelled"
         try:
             while (item := await chunks.get()) is not _END:
@@ -109,7 +112,8 @@ class SynthesisPipeline:
             self.stats.finish(timing, outcome)
 
     async def whole(self, job: SynthesisJob, timing: RequestTiming) -> np.ndarray:
-        parts = [chunk async for chunk in self.audio(job, timing)]
+        async with aclosing(self.audio(job, timing)) as chunks:
+            parts = [chunk async for chunk in chunks]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
     def shutdown(self) -> None:

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 
-import numpy as np
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
-from ttspilot.audio import pcm_bytes, streaming_wav_header, wav_bytes
+from ttspilot.encoders import MEDIA_TYPES, StreamEncoder, encode_whole
 from ttspilot.server.pipeline import SynthesisJob, SynthesisPipeline
 from ttspilot.server.stats import RequestTiming
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-MEDIA_TYPES = {"wav": "audio/wav", "pcm": "audio/pcm"}
 
 
 def request_id(request: Request) -> str:
@@ -37,33 +35,34 @@ def timing_headers(timing: RequestTiming, sample_rate: int) -> dict[str, str]:
     }
 
 
-def _encoder(audio_format: str, sample_rate: int) -> Callable[[np.ndarray], bytes]:
-    if audio_format == "wav":
-        return lambda audio: wav_bytes(audio, sample_rate)
-    return pcm_bytes
-
-
-async def whole_response(
-    pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming, audio_format: str
-) -> Response:
+async def whole_response(pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming) -> Response:
     """All audio in one body, with timing headers."""
-    rate = pipeline.output_rate(job)
-    audio = await pipeline.whole(job, timing)
-    body = _encoder(audio_format, rate)(audio)
-    return Response(body, media_type=MEDIA_TYPES[audio_format], headers=timing_headers(timing, rate))
+    body = encode_whole(await pipeline.whole(job, timing), job.sample_rate, job.audio_format)
+    return Response(body, media_type=MEDIA_TYPES[job.audio_format], headers=timing_headers(timing, job.sample_rate))
 
 
-def streaming_response(
-    pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming, audio_format: str
-) -> StreamingResponse:
-    """Chunks as they are made: raw PCM, or WAV with an unknown-length header."""
-    rate = pipeline.output_rate(job)
+async def encoded_chunks(pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming) -> AsyncIterator[bytes]:
+    """The stream's bytes in the job's format, as each chunk is synthesized."""
+    encoder = StreamEncoder(job.audio_format, job.sample_rate)
+    if header := encoder.start():
+        yield header
+    async with aclosing(pipeline.audio(job, timing)) as chunks:
+        async for chunk in chunks:
+            if data := encoder.encode(chunk):
+                yield data
+    if tail := encoder.finish():
+        yield tail
 
-    async def body() -> AsyncIterator[bytes]:
-        if audio_format == "wav":
-            yield streaming_wav_header(rate)
-        async for chunk in pipeline.audio(job, timing):
-            yield pcm_bytes(chunk)
 
-    headers = {"X-Request-ID": timing.request_id, "X-Sample-Rate": str(rate)}
-    return StreamingResponse(body(), media_type=MEDIA_TYPES[audio_format], headers=headers)
+def streaming_response(pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming) -> StreamingResponse:
+    """Chunks as they are made; their timings land on /performance_info under the request id."""
+    headers = {"X-Request-ID": timing.request_id, "X-Sample-Rate": str(job.sample_rate)}
+    body = encoded_chunks(pipeline, job, timing)
+    return StreamingResponse(body, media_type=MEDIA_TYPES[job.audio_format], headers=headers)
+
+
+async def respond(pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming) -> Response:
+    """Streamed or whole, as the job asks."""
+    if job.stream:
+        return streaming_response(pipeline, job, timing)
+    return await whole_response(pipeline, job, timing)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +72,7 @@ class StatsRecorder:
         self._lock = threading.Lock()
         self.started_at = time.time()
         self.total_requests = 0
+        self.listeners: list[Callable[[RequestTiming], None]] = []
 
     def finish(self, timing: RequestTiming, outcome: str) -> None:
         timing.finished = time.perf_counter()
@@ -78,6 +80,8 @@ class StatsRecorder:
         with self._lock:
             self._finished.append(timing)
             self.total_requests += 1
+        for listener in self.listeners:
+            listener(timing)
 
     def find(self, request_id: str) -> RequestTiming | None:
         with self._lock:

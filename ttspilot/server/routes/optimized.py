@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ttspilot.server.jobs import MAX_SPEED, MIN_SPEED, make_job
-from ttspilot.server.responses import request_id, streaming_response, whole_response
+from ttspilot.server.responses import request_id, respond
 from ttspilot.server.state import ServerState
 
 router = APIRouter(tags=["optimized server"])
@@ -44,16 +44,14 @@ async def _inference_sft(request: Request, params: SftParams) -> Response:
         voice=params.spk_id,
         speed=params.speed,
         sample_rate=params.sample_rate,
+        audio_format="wav" if params.format == "wav" else "pcm",
         stream=stream,
         segment_max_length=params.max_text_length,
         smart_split=params.enable_smart_split,
         text_field="tts_text",
     )
-    audio_format = "wav" if params.format == "wav" else "pcm"
     timing = state.pipeline.start(job, request_id(request), "/inference_sft")
-    if stream:
-        return streaming_response(state.pipeline, job, timing, audio_format)
-    return await whole_response(state.pipeline, job, timing, audio_format)
+    return await respond(state.pipeline, job, timing)
 
 
 @router.get("/inference_sft", summary="Speak text with a built-in voice")

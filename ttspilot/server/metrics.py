@@ -1,0 +1,59 @@
+"""Prometheus metrics for /metrics, on a registry per app so several apps never collide."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from ttspilot.server.stats import RequestTiming
+
+RTF_BUCKETS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 5.0)
+FIRST_AUDIO_BUCKETS = (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
+
+
+class ServerMetrics:
+    def __init__(self, queue_depth: Callable[[], float], tier: str, engine: str):
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "ttspilot_http_requests", "HTTP requests by route and status", ["route", "status"], registry=self.registry
+        )
+        self.syntheses = Counter("ttspilot_syntheses", "Synthesis requests by outcome", ["outcome"], registry=self.registry)
+        self.synthesis_seconds = Counter(
+            "ttspilot_synthesis_seconds", "Wall time spent on synthesis requests", registry=self.registry
+        )
+        self.audio_seconds = Counter("ttspilot_audio_seconds", "Audio produced", registry=self.registry)
+        self.rtf = Histogram("ttspilot_rtf", "Real-time factor per request", buckets=RTF_BUCKETS, registry=self.registry)
+        self.first_audio = Histogram(
+            "ttspilot_time_to_first_audio_seconds", "Time to first audio per request",
+            buckets=FIRST_AUDIO_BUCKETS, registry=self.registry,
+        )
+        depth = Gauge("ttspilot_queue_depth", "Segments waiting for or running on the worker pool", registry=self.registry)
+        depth.set_function(queue_depth)
+        active = Gauge("ttspilot_active_tier", "The tier this server runs (value 1)", ["tier", "engine"], registry=self.registry)
+        active.labels(tier=tier, engine=engine).set(1)
+
+    def observe(self, timing: RequestTiming) -> None:
+        """Called when a synthesis request ends, however it ended."""
+        self.syntheses.labels(outcome=timing.outcome).inc()
+        self.synthesis_seconds.inc(timing.processing_seconds)
+        self.audio_seconds.inc(timing.audio_seconds)
+        if timing.outcome == "ok" and timing.rtf is not None:
+            self.rtf.observe(timing.rtf)
+        if timing.time_to_first_audio is not None:
+            self.first_audio.observe(timing.time_to_first_audio)
+
+    def install(self, app: FastAPI) -> None:
+        """Count every HTTP request by its route template (not its raw path) and serve /metrics."""
+
+        @app.middleware("http")
+        async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+            response = await call_next(request)
+            route = request.scope.get("route")
+            self.requests.labels(route=getattr(route, "path", "unmatched"), status=str(response.status_code)).inc()
+            return response
+
+        @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+        async def metrics() -> Response:
+            return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
