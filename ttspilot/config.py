@@ -95,9 +95,9 @@ class ServerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TTSPILOT_", extra="ignore")
 
-    host: str = "127.0.0.1"
-    port: int = 9234
-    model_dir: Path | None = None
+    host: str = Field(default="127.0.0.1", description="address to listen on (0.0.0.0: every interface)")
+    port: int = Field(default=9234, description="TCP port")
+    model_dir: Path | None = Field(default=None, description="model folder; None: the embedded voice")
     output_sample_rate: int | None = Field(default=None, description="default output rate; None keeps the model's rate")
     max_text_length: int = Field(default=10_000, ge=1, description="longest accepted input text, in characters")
     segment_max_length: int = Field(default=120, ge=10, description="segment length the splitter aims for")
@@ -110,3 +110,10 @@ class ServerSettings(BaseSettings):
     openai_sample_rate: int = Field(default=24000, description="rate of the OpenAI family's audio (OpenAI sends 24 kHz)")
     deploy_sample_rate: int = Field(default=16000, description="PCM rate of the deploy family unless --output_sample_rate")
     canary: bool = Field(default=True, description="ready only after the canary's audio passes; off: after warm-up")
+    max_queue: int | None = Field(default=None, ge=1, description="synthesis requests admitted at once; None: 4 x workers")
+    request_timeout: float = Field(default=120.0, gt=0, description="seconds one synthesis request may take (504 after)")
+    max_body_bytes: int = Field(default=16 * 2**20, ge=1024, description="largest request body accepted (413 above)")
+    max_ws_connections: int = Field(default=32, ge=1, description="concurrent WebSocket connections")
+    api_key: str | None = Field(default=None, description="when set, every route but /health needs it")
+    cors_origins: list[str] = Field(default_factory=list, description="origins allowed by CORS; empty: CORS off")
+    shutdown_grace: int = Field(default=30, ge=0, description="seconds in-flight requests get after SIGTERM")

@@ -25,6 +25,12 @@ MEDIA_TYPES: dict[str, str] = {
     "aac": "audio/aac",
 }
 FORMATS: tuple[str, ...] = tuple(MEDIA_TYPES)
+AUDIO_RESPONSE: dict[int | str, dict] = {
+    200: {
+        "description": "audio in the requested format",
+        "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in sorted(set(MEDIA_TYPES.values()))},
+    }
+}
 _SNDFILE = {"flac": ("FLAC", "PCM_16"), "mp3": ("MP3", "MPEG_LAYER_III"), "opus": ("OGG", "OPUS")}
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 

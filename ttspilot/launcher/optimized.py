@@ -25,15 +25,17 @@ def tuning_path(fingerprint: str, cache_root: Path | None = None) -> Path:
     return (cache_root or default_cache_root()) / "tuning" / f"{fingerprint}.json"
 
 
-def load_tuning(profile: HardwareProfile, engine: str) -> TuningProfile | None:
-    path = tuning_path(tuning_fingerprint(profile, ENGINE_SUPPORT[engine]))
+def load_tuning(profile: HardwareProfile, engine: str, model_hash: str = "") -> TuningProfile | None:
+    path = tuning_path(tuning_fingerprint(profile, ENGINE_SUPPORT[engine], model_hash))
     if not path.is_file():
         return None
     try:
-        return TuningProfile.load(path)
+        tuning = TuningProfile.load(path)
     except ValueError as error:
         log.warning("ignoring tuning profile: %s", error)
         return None
+    log.info("tuning: using measured results from %s", path)
+    return tuning
 
 
 def print_plan(profile: HardwareProfile, tier_plan: TierPlan, options: LaunchOptions) -> None:
@@ -76,7 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             parser.error(str(error))
     engine = "piper"
-    tier_plan = plan(profile, ENGINE_SUPPORT[engine], load_tuning(profile, engine))
+    from ttspilot.bench.profile import model_hash  # imported here: ttspilot.bench imports this module
+
+    voice_hash = model_hash(args.model_dir)
+    if args.benchmark and not args.dry_run:
+        from ttspilot.bench.cli import benchmark_for_launch
+
+        benchmark_for_launch([candidate.tier for candidate in plan(profile, ENGINE_SUPPORT[engine]).candidates],
+                             args.model_dir)
+    tier_plan = plan(profile, ENGINE_SUPPORT[engine], load_tuning(profile, engine, voice_hash), model_hash=voice_hash)
     if tier_plan.gpu is not None:
         options = replace(options, server_args=(*options.server_args, "--device_id", str(tier_plan.gpu.index)))
     if args.dry_run:
@@ -85,8 +95,6 @@ def main(argv: list[str] | None = None) -> int:
 
     for line in describe(profile):
         log.info("hardware: %s", line)
-    if args.benchmark:
-        log.info("benchmark: not available yet in this version; planning from the cold-start rule")
     if tier_plan.tuning_note:
         log.info("tuning: %s", tier_plan.tuning_note)
     reasons = {candidate.reason for candidate in tier_plan.skipped}

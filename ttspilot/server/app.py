@@ -13,6 +13,7 @@ from ttspilot import __version__
 from ttspilot.config import ServerSettings
 from ttspilot.engines.base import Engine
 from ttspilot.server.errors import install_error_handlers
+from ttspilot.server.guards import install_guards
 from ttspilot.server.metrics import ServerMetrics
 from ttspilot.server.pipeline import SynthesisPipeline
 from ttspilot.server.routes import deploy, health, openai, optimized, v1
@@ -51,6 +52,7 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> FastAP
     app.state.ttspilot = state
     install_error_handlers(app)
     metrics.install(app)
+    install_guards(app, settings)
     app.include_router(health.router)
     for family in (optimized, openai, v1, deploy):
         app.include_router(family.router)

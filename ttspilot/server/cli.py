@@ -4,20 +4,37 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from ttspilot.config import TIERS, ServerSettings, config_from_flags
 
 log = logging.getLogger("ttspilot.server")
 
 
+# Settings flags: given ones override TTSPILOT_* environment variables, absent ones leave them alone.
+SETTING_FLAGS: dict[str, type] = {
+    "host": str, "port": int, "model_dir": Path, "output_sample_rate": int, "max_text_length": int,
+    "max_queue": int, "request_timeout": float, "max_body_bytes": int, "max_ws_connections": int,
+    "api_key": str, "shutdown_grace": int,
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    defaults = ServerSettings()
-    parser = argparse.ArgumentParser(description="ttspilot TTS server (one engine, one tier, one process)")
-    parser.add_argument("--model_dir", type=Path, default=defaults.model_dir, help="model folder; default: embedded voice")
-    parser.add_argument("--host", default=defaults.host)
-    parser.add_argument("--port", type=int, default=defaults.port)
+    fields = ServerSettings.model_fields
+    parser = argparse.ArgumentParser(
+        description="ttspilot TTS server (one engine, one tier, one process)",
+        epilog="Every setting can also come from a TTSPILOT_<NAME> environment variable, e.g. TTSPILOT_API_KEY.",
+    )
+    for name, kind in SETTING_FLAGS.items():
+        field = fields[name]
+        parser.add_argument(f"--{name}", type=kind, default=argparse.SUPPRESS,
+                            help=f"{field.description or name} (default: {field.default})")
+    parser.add_argument("--cors_origins", type=lambda text: [o.strip() for o in text.split(",") if o.strip()],
+                        default=argparse.SUPPRESS, help="comma-separated origins allowed by CORS (default: CORS off)")
     parser.add_argument("--tier", choices=list(TIERS), help="named tier; overrides the individual flags")
     parser.add_argument("--load_trt", action="store_true", help="TensorRT")
     parser.add_argument("--load_jit", action="store_true", help="ahead-of-time optimized graph / JIT")
@@ -25,11 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--trt_concurrent", type=int, default=1, help="independent sessions for concurrent requests")
     parser.add_argument("--device", choices=["cuda", "cpu"], help="default: cuda when a GPU flag is set")
     parser.add_argument("--device_id", type=int, default=0, help="GPU index for the GPU tiers")
-    parser.add_argument("--output_sample_rate", type=int, default=defaults.output_sample_rate)
-    parser.add_argument("--max_text_length", type=int, default=defaults.max_text_length)
     parser.add_argument("--no_canary", action="store_true", help="ready after warm-up even if the canary audio fails")
     parser.add_argument("--log_level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
+
+
+def settings_from(args: argparse.Namespace) -> ServerSettings:
+    given = {name: getattr(args, name) for name in [*SETTING_FLAGS, "cors_origins"] if hasattr(args, name)}
+    return ServerSettings(**given, **({"canary": False} if args.no_canary else {}))
+
+
+def quiet_signals() -> None:
+    """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; a no-op handler lets us exit 0."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,14 +66,10 @@ def main(argv: list[str] | None = None) -> int:
             args.tier, load_trt=args.load_trt, load_jit=args.load_jit, fp16=args.fp16,
             trt_concurrent=args.trt_concurrent, device=args.device, device_id=args.device_id,
         )
-    except ValueError as error:
+        settings = settings_from(args)
+    except (ValueError, ValidationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    settings = ServerSettings(
-        host=args.host, port=args.port, model_dir=args.model_dir,
-        output_sample_rate=args.output_sample_rate, max_text_length=args.max_text_length,
-        canary=not args.no_canary,
-    )
 
     import uvicorn
 
@@ -64,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     info = engine.info()
     inactive = {flag: state["reason"] for flag, state in info.get("flags", {}).items() if not state["active"]}
     log.info("engine %s ready on %s; inactive: %s", engine.name, ",".join(info.get("providers", [])), inactive or "none")
-    try:
-        uvicorn.run(create_app(engine, settings), host=settings.host, port=settings.port, log_level=args.log_level)
-    except KeyboardInterrupt:
-        log.info("stopped by Ctrl-C")
+    quiet_signals()
+    uvicorn.run(
+        create_app(engine, settings), host=settings.host, port=settings.port, log_level=args.log_level,
+        timeout_graceful_shutdown=settings.shutdown_grace,
+    )
+    log.info("server stopped")
     return 0

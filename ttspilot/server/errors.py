@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ttspilot.engines.base import EngineLoadError, UnsupportedFeature, VoiceNotFound
+from ttspilot.server.pipeline import Overloaded, SynthesisTimeout
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: OpenAI's `error` object plus a top-level `message`."""
+
+    error: ErrorDetail
+    message: str
+
+
+_ERROR_MEANINGS = {
+    400: "invalid input (the message says which field and why)",
+    401: "missing or invalid API key",
+    404: "unknown voice (the valid ones are listed)",
+    413: "text or body too large",
+    503: "engine unavailable or server busy (see Retry-After)",
+    504: "synthesis took longer than --request_timeout",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": meaning} for status, meaning in _ERROR_MEANINGS.items()
+}
 
 
 class BadRequest(Exception):
@@ -37,6 +67,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse(error_body(_describe_validation(error), "invalid_request"), status_code=400)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        body = error_body(str(error.detail), "http_error")
+        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+
     @app.exception_handler(BadRequest)
     async def _bad_request(_: Request, error: BadRequest) -> JSONResponse:
         return JSONResponse(error_body(error.message, "invalid_request"), status_code=error.status)
@@ -49,6 +84,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UnsupportedFeature)
     async def _unsupported(_: Request, error: UnsupportedFeature) -> JSONResponse:
         return JSONResponse(error_body(str(error), "unsupported"), status_code=400)
+
+    @app.exception_handler(Overloaded)
+    async def _overloaded(_: Request, error: Overloaded) -> JSONResponse:
+        headers = {"Retry-After": str(error.retry_after)}
+        return JSONResponse(error_body(str(error), "overloaded"), status_code=503, headers=headers)
+
+    @app.exception_handler(SynthesisTimeout)
+    async def _timeout(_: Request, error: SynthesisTimeout) -> JSONResponse:
+        return JSONResponse(error_body(str(error), "timeout"), status_code=504)
 
     @app.exception_handler(EngineLoadError)
     async def _not_loaded(_: Request, error: EngineLoadError) -> JSONResponse:

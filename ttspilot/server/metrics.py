@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ttspilot.server.stats import RequestTiming
 
@@ -46,14 +48,33 @@ class ServerMetrics:
 
     def install(self, app: FastAPI) -> None:
         """Count every HTTP request by its route template (not its raw path) and serve /metrics."""
-
-        @app.middleware("http")
-        async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-            response = await call_next(request)
-            route = request.scope.get("route")
-            self.requests.labels(route=getattr(route, "path", "unmatched"), status=str(response.status_code)).inc()
-            return response
+        app.add_middleware(RequestCounter, counter=self.requests)
 
         @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
         async def metrics() -> Response:
             return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class RequestCounter:
+    """Plain ASGI middleware: counts by route template once the router has matched, streams untouched."""
+
+    def __init__(self, app: ASGIApp, counter: Counter):
+        self.app = app
+        self.counter = counter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        status = 500
+
+        async def remember_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, remember_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.counter.labels(route=route, status=str(status)).inc()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+import weakref
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing, closing
@@ -25,6 +27,18 @@ from ttspilot.engines.base import Engine
 from ttspilot.server.stats import RequestTiming, StatsRecorder
 
 _END = object()
+
+
+class Overloaded(Exception):
+    """Admission is full; the client should retry after `retry_after` seconds (503)."""
+
+    def __init__(self, admitted: int, retry_after: int = 1):
+        self.retry_after = retry_after
+        super().__init__(f"server busy: {admitted} synthesis requests in progress; retry after {retry_after} s")
+
+
+class SynthesisTimeout(Exception):
+    """A request ran past --request_timeout (504)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,9 @@ class SynthesisPipeline:
         self.stats = stats
         self.executor = ThreadPoolExecutor(max_workers=engine.concurrency, thread_name_prefix="synth")
         self.queued_segments = 0  # submitted to the pool and not finished; only touched on the event loop
+        self.max_admitted = settings.max_queue or 4 * engine.concurrency
+        self.admitted = 0
+        self._admission = threading.Lock()
 
     def segments(self, job: SynthesisJob) -> list[str]:
         """Split for the model; streams get a short first segment so audio starts sooner."""
@@ -59,7 +76,18 @@ class SynthesisPipeline:
         return split_text(job.text, max_length=max_length, first_segment_max=first)
 
     def start(self, job: SynthesisJob, request_id: str, route: str) -> RequestTiming:
-        return RequestTiming(request_id, route, len(job.text))
+        """Admit a request or refuse it at once; the slot frees when its audio ends or it is dropped unstarted."""
+        with self._admission:
+            if self.admitted >= self.max_admitted:
+                raise Overloaded(self.admitted)
+            self.admitted += 1
+        timing = RequestTiming(request_id, route, len(job.text))
+        timing.release = weakref.finalize(timing, self._release)
+        return timing
+
+    def _release(self) -> None:
+        with self._admission:
+            self.admitted -= 1
 
     async def audio(self, job: SynthesisJob, timing: RequestTiming) -> AsyncIterator[np.ndarray]:
         """Yield float32 chunks at the output rate; records timing and finishes it however the stream ends."""
@@ -92,9 +120,10 @@ class SynthesisPipeline:
 
         producer = asyncio.create_task(produce())
         resampler = Resampler(self.engine.sample_rate, job.sample_rate)
+        deadline = timing.started + self.settings.request_timeout
         outcome = "cancelled"
         try:
-            while (item := await chunks.get()) is not _END:
+            while (item := await self._next(chunks, deadline)) is not _END:
                 if isinstance(item, Exception):
                     outcome = "error"
                     raise item
@@ -106,10 +135,20 @@ class SynthesisPipeline:
             if tail.size:
                 yield tail
             outcome = "ok"
+        except SynthesisTimeout:
+            outcome = "timeout"
+            raise
         finally:
             cancelled.set()
             producer.cancel()
+            timing.release()
             self.stats.finish(timing, outcome)
+
+    async def _next(self, chunks: asyncio.Queue[Any], deadline: float) -> Any:
+        try:
+            return await asyncio.wait_for(chunks.get(), timeout=max(0.0, deadline - time.perf_counter()))
+        except TimeoutError:
+            raise SynthesisTimeout(f"synthesis took longer than {self.settings.request_timeout:g} s") from None
 
     async def whole(self, job: SynthesisJob, timing: RequestTiming) -> np.ndarray:
         async with aclosing(self.audio(job, timing)) as chunks:

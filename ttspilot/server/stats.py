@@ -25,6 +25,7 @@ class RequestTiming:
     finished: float | None = None
     audio_seconds: float = 0.0
     outcome: str = "running"
+    release: Callable[[], Any] = field(default=lambda: None, repr=False)  # frees the admission slot, once
 
     def add_audio(self, seconds: float) -> None:
         if self.first_audio is None:

@@ -8,14 +8,16 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from ttspilot.engines.base import UnsupportedFeature
+from ttspilot.encoders import AUDIO_RESPONSE
+from ttspilot.server.errors import ERROR_RESPONSES
 from ttspilot.server.jobs import make_job
 from ttspilot.server.responses import request_id, respond
 from ttspilot.server.state import ServerState
 
-router = APIRouter(tags=["deploy API"])
+router = APIRouter(tags=["deploy API"], responses=ERROR_RESPONSES)
 
 
-@router.post("/tts/stream", summary="Stream PCM s16le (16 kHz unless --output_sample_rate); X-Sample-Rate says")
+@router.post("/tts/stream", summary="Stream PCM s16le (16 kHz unless --output_sample_rate); X-Sample-Rate says", responses=AUDIO_RESPONSE)
 async def tts_stream(
     request: Request,
     text: Annotated[str, Form(description="text to speak")] = "",

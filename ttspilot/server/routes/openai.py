@@ -13,12 +13,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from ttspilot.server.errors import BadRequest
+from ttspilot.encoders import AUDIO_RESPONSE
+from ttspilot.server.errors import ERROR_RESPONSES, BadRequest
 from ttspilot.server.jobs import make_job
 from ttspilot.server.responses import request_id, respond
 from ttspilot.server.state import ServerState
 
-router = APIRouter(tags=["OpenAI"])
+router = APIRouter(tags=["OpenAI"], responses=ERROR_RESPONSES)
 
 OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse")
 OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
@@ -55,7 +56,7 @@ def resolve_voice(state: ServerState, voice: str) -> str:
     raise BadRequest(f"voice {voice!r} is unknown; valid voices: {', '.join([*aliases, *own])}")
 
 
-@router.post("/v1/audio/speech", summary="OpenAI-compatible text to speech")
+@router.post("/v1/audio/speech", summary="OpenAI-compatible text to speech", responses=AUDIO_RESPONSE)
 async def speech(request: Request, body: SpeechRequest) -> Response:
     state: ServerState = request.app.state.ttspilot
     if body.model not in model_ids(state):

@@ -10,11 +10,13 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from ttspilot.encoders import AUDIO_RESPONSE
+from ttspilot.server.errors import ERROR_RESPONSES
 from ttspilot.server.jobs import MAX_SPEED, MIN_SPEED, make_job
 from ttspilot.server.responses import request_id, respond
 from ttspilot.server.state import ServerState
 
-router = APIRouter(tags=["optimized server"])
+router = APIRouter(tags=["optimized server"], responses=ERROR_RESPONSES)
 
 
 class SftParams(BaseModel):
@@ -54,12 +56,12 @@ async def _inference_sft(request: Request, params: SftParams) -> Response:
     return await respond(state.pipeline, job, timing)
 
 
-@router.get("/inference_sft", summary="Speak text with a built-in voice")
+@router.get("/inference_sft", summary="Speak text with a built-in voice", responses=AUDIO_RESPONSE)
 async def inference_sft_get(request: Request, params: Annotated[SftParams, Query()]) -> Response:
     return await _inference_sft(request, params)
 
 
-@router.post("/inference_sft", summary="Speak text with a built-in voice (form fields)")
+@router.post("/inference_sft", summary="Speak text with a built-in voice (form fields)", responses=AUDIO_RESPONSE)
 async def inference_sft_post(request: Request, params: Annotated[SftParams, Form()]) -> Response:
     return await _inference_sft(request, params)
 
@@ -89,6 +91,9 @@ async def performance_info(request: Request, request_id: str | None = None) -> d
         "hardware": state.hardware_summary(),
         "pipeline": {
             "workers": state.engine.concurrency,
+            "admitted": state.pipeline.admitted,
+            "max_admitted": state.pipeline.max_admitted,
+            "queued_segments": state.pipeline.queued_segments,
             "segment_max_length": state.settings.segment_max_length,
             "first_segment_max": state.settings.first_segment_max,
         },

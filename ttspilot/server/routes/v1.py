@@ -13,13 +13,14 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ttspilot.audio import pcm_bytes
 from ttspilot.engines.base import EngineError
-from ttspilot.server.errors import BadRequest
+from ttspilot.encoders import AUDIO_RESPONSE
+from ttspilot.server.errors import ERROR_RESPONSES, BadRequest
 from ttspilot.server.jobs import make_job
-from ttspilot.server.pipeline import SynthesisJob
+from ttspilot.server.pipeline import Overloaded, SynthesisJob, SynthesisTimeout
 from ttspilot.server.responses import request_id, respond
 from ttspilot.server.state import ServerState
 
-router = APIRouter(tags=["v1 API"])
+router = APIRouter(tags=["v1 API"], responses=ERROR_RESPONSES)
 
 
 class TtsRequest(BaseModel):
@@ -37,14 +38,14 @@ def _job(state: ServerState, body: TtsRequest, stream: bool, audio_format: str) 
     )
 
 
-@router.post("/v1/tts", summary="Text to a whole audio file")
+@router.post("/v1/tts", summary="Text to a whole audio file", responses=AUDIO_RESPONSE)
 async def tts(request: Request, body: TtsRequest) -> Response:
     state: ServerState = request.app.state.ttspilot
     job = _job(state, body, stream=False, audio_format=body.format)
     return await respond(state.pipeline, job, state.pipeline.start(job, request_id(request), "/v1/tts"))
 
 
-@router.post("/v1/tts/stream", summary="Text to chunked audio, WAV by default, playable while it arrives")
+@router.post("/v1/tts/stream", summary="Text to chunked audio, WAV by default, playable while it arrives", responses=AUDIO_RESPONSE)
 async def tts_stream(request: Request, body: TtsRequest) -> Response:
     state: ServerState = request.app.state.ttspilot
     job = _job(state, body, stream=True, audio_format=body.format)
@@ -69,13 +70,17 @@ async def _speak(websocket: WebSocket, state: ServerState, message: str, number:
     except (BadRequest, EngineError) as error:
         await websocket.send_json({"type": "error", "message": getattr(error, "message", str(error))})
         return
-    timing = state.pipeline.start(job, f"ws-{id(websocket):x}-{number}", "/ws/tts")
+    try:
+        timing = state.pipeline.start(job, f"ws-{id(websocket):x}-{number}", "/ws/tts")
+    except Overloaded as error:
+        await websocket.send_json({"type": "error", "message": str(error), "retry_after": error.retry_after})
+        return
     try:
         async with aclosing(state.pipeline.audio(job, timing)) as chunks:
             async for chunk in chunks:
                 data = base64.b64encode(pcm_bytes(chunk)).decode()
                 await websocket.send_json({"type": "audio_chunk", "data": data, "sample_rate": job.sample_rate})
-    except EngineError as error:
+    except (EngineError, SynthesisTimeout) as error:
         await websocket.send_json({"type": "error", "message": f"synthesis failed: {error}"})
         return
     done: dict[str, Any] = {"type": "done"} | {

@@ -1,0 +1,278 @@
+"""One configuration, measured in its own process: `python -m ttspilot.bench.measure SPEC RESULT`.
+
+A fresh process per configuration keeps memory, ONNX Runtime arenas and GPU state from
+leaking into the next one, and makes peak RSS mean "what this tier needs". Synthesis runs
+through the server's own pipeline (splitting, worker pool sized by the tier), so RTF, time
+to first audio and throughput are what a client of the server would see, minus HTTP.
+All synthesis is deterministic (no noise) so the quality guard can compare audio.
+
+The parent reads progress from stdout, one line per step: `ttspilot-bench {"steps": N}`
+first, then `ttspilot-bench {"step": "..."}`; everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import sys
+import threading
+import time
+import uuid
+from contextlib import aclosing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile
+
+from ttspilot.bench.texts import builtin_texts, language_of
+from ttspilot.canary import CANARY_TEXT
+from ttspilot.config import OptimizationConfig, ServerSettings
+from ttspilot.engines import load_engine
+from ttspilot.engines.base import Engine, EngineLoadError
+from ttspilot.server.pipeline import SynthesisJob, SynthesisPipeline
+from ttspilot.server.stats import StatsRecorder
+
+PROGRESS_PREFIX = "ttspilot-bench "
+DETERMINISTIC = {"noise_scale": 0.0, "noise_w": 0.0}
+
+
+@dataclass(frozen=True)
+class MeasureSpec:
+    """What the parent asks one child to measure; travels as JSON."""
+
+    label: str
+    config: OptimizationConfig
+    audio_dir: Path
+    repeats: int = 5
+    concurrency: tuple[int, ...] = (1, 2)
+    throughput_seconds: float = 5.0
+    texts: dict[str, str] | None = None  # None: the built-in set for the voice's language
+    language: str = "auto"  # auto | en | zh, for the built-in set
+    quick: bool = False  # built-in set: short and medium only
+    model_dir: Path | None = None
+
+    def to_json(self) -> str:
+        data = asdict(self) | {"audio_dir": str(self.audio_dir), "model_dir": self.model_dir and str(self.model_dir)}
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> MeasureSpec:
+        data = json.loads(text)
+        return cls(**data | {
+            "config": OptimizationConfig(**data["config"]),
+            "audio_dir": Path(data["audio_dir"]),
+            "concurrency": tuple(data["concurrency"]),
+            "model_dir": data["model_dir"] and Path(data["model_dir"]),
+        })
+
+
+@dataclass
+class Measurement:
+    """What one child measured; `error` set means the engine would not load (the row is skipped)."""
+
+    label: str
+    tier: str
+    error: str | None = None
+    load_s: float | None = None
+    rtf: dict[str, list[float]] = field(default_factory=dict)  # text name -> one RTF per repeat
+    first_audio_s: dict[str, list[float]] = field(default_factory=dict)  # text name -> streamed TTFA per repeat
+    throughput: dict[int, float] = field(default_factory=dict)  # clients -> audio seconds per wall second
+    peak_rss_mb: float | None = None
+    peak_gpu_mb: float | None = None
+    sample_rate: int = 0
+    texts: dict[str, str] = field(default_factory=dict)
+    audio: dict[str, str] = field(default_factory=dict)  # text name -> float WAV of the deterministic output
+    engine_info: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Measurement:
+        return cls(**data | {"throughput": {int(k): v for k, v in data.get("throughput", {}).items()}})
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+class GpuMemoryWatcher:
+    """Peak GPU memory of this process, sampled through NVML in a thread; None where NVML is not usable.
+
+    Per-process figures need the driver to show this PID (not always the case in containers);
+    otherwise the growth of device memory in use since the watcher started is reported.
+    """
+
+    def __init__(self, interval_s: float = 0.05):
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._own_peak = 0
+        self._device_peak_growth = 0
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> GpuMemoryWatcher:
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+        except Exception:  # no NVML library, no driver, no GPU: nothing to watch
+            return self
+        if handles:
+            baseline = sum(pynvml.nvmlDeviceGetMemoryInfo(h).used for h in handles)
+            self._thread = threading.Thread(target=self._sample, args=(pynvml, handles, baseline), daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self, nvml: Any, handles: list[Any], baseline: int) -> None:
+        pid = os.getpid()
+        while not self._stop.wait(self.interval_s):
+            try:
+                own = sum(
+                    proc.usedGpuMemory or 0
+                    for handle in handles
+                    for proc in nvml.nvmlDeviceGetComputeRunningProcesses(handle)
+                    if proc.pid == pid
+                )
+                used = sum(nvml.nvmlDeviceGetMemoryInfo(handle).used for handle in handles)
+            except nvml.NVMLError:
+                continue
+            self._own_peak = max(self._own_peak, own)
+            self._device_peak_growth = max(self._device_peak_growth, used - baseline)
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    @property
+    def peak_mb(self) -> float | None:
+        if self._thread is None:
+            return None
+        return (self._own_peak or self._device_peak_growth) / 2**20
+
+
+class Progress:
+    """Step lines on stdout for the parent's progress bar."""
+
+    def __init__(self, stream: Any = sys.stdout):
+        self.stream = stream
+
+    def _send(self, message: dict[str, Any]) -> None:
+        print(PROGRESS_PREFIX + json.dumps(message), file=self.stream, flush=True)
+
+    def total(self, steps: int) -> None:
+        self._send({"steps": steps})
+
+    def step(self, what: str) -> None:
+        self._send({"step": what})
+
+
+class _Bench:
+    """The measurements, through one SynthesisPipeline like the server's."""
+
+    def __init__(self, engine: Engine, clients: int):
+        # admit every benchmark client at once, and never time out a slow configuration
+        settings = ServerSettings(max_queue=max(clients, 1), request_timeout=3600.0)
+        self.engine = engine
+        self.pipeline = SynthesisPipeline(engine, settings, StatsRecorder())
+
+    def job(self, text: str, stream: bool) -> SynthesisJob:
+        return SynthesisJob(
+            text, self.engine.default_voice, self.engine.sample_rate, stream=stream, engine_options=DETERMINISTIC
+        )
+
+    async def whole(self, text: str) -> tuple[np.ndarray, float]:
+        """The audio and its RTF (wall time over audio time)."""
+        job = self.job(text, stream=False)
+        timing = self.pipeline.start(job, uuid.uuid4().hex, "benchmark")
+        audio = await self.pipeline.whole(job, timing)
+        return audio, timing.rtf if timing.rtf is not None else float("inf")
+
+    async def first_audio(self, text: str) -> float:
+        """Seconds until a streamed request yields its first chunk; the rest is cancelled."""
+        job = self.job(text, stream=True)
+        timing = self.pipeline.start(job, uuid.uuid4().hex, "benchmark")
+        async with aclosing(self.pipeline.audio(job, timing)) as chunks:
+            async for _ in chunks:
+                break
+        return timing.time_to_first_audio if timing.time_to_first_audio is not None else float("inf")
+
+    async def throughput(self, texts: list[str], clients: int, seconds: float) -> float:
+        """Audio seconds per wall second with `clients` closed-loop callers, cycling through `texts`."""
+        deadline = time.perf_counter() + seconds
+
+        async def caller(offset: int) -> float:
+            produced, turn = 0.0, offset
+            while time.perf_counter() < deadline:
+                audio, _ = await self.whole(texts[turn % len(texts)])
+                produced += len(audio) / self.engine.sample_rate
+                turn += 1
+            return produced
+
+        started = time.perf_counter()
+        produced = await asyncio.gather(*(caller(offset) for offset in range(clients)))
+        return sum(produced) / (time.perf_counter() - started)
+
+
+async def _run(engine: Engine, spec: MeasureSpec, texts: dict[str, str], result: Measurement, progress: Progress) -> None:
+    bench = _Bench(engine, max(spec.concurrency))
+    await bench.whole(CANARY_TEXT)
+    await bench.first_audio(CANARY_TEXT)
+    progress.step("warm-up")
+    spec.audio_dir.mkdir(parents=True, exist_ok=True)
+    for repeat in range(spec.repeats):
+        for name, text in texts.items():
+            audio, rtf = await bench.whole(text)
+            result.rtf.setdefault(name, []).append(rtf)
+            result.first_audio_s.setdefault(name, []).append(await bench.first_audio(text))
+            if repeat == 0:
+                path = spec.audio_dir / f"{name}.wav"
+                soundfile.write(path, audio, engine.sample_rate, subtype="FLOAT")  # float keeps NaN for the guard
+                result.audio[name] = str(path)
+            progress.step(f"{name} {repeat + 1}/{spec.repeats}")
+    for clients in spec.concurrency:
+        result.throughput[clients] = await bench.throughput(list(texts.values()), clients, spec.throughput_seconds)
+        progress.step(f"throughput x{clients}")
+    bench.pipeline.shutdown()
+
+
+def measure(spec: MeasureSpec, progress: Progress) -> Measurement:
+    """Load the engine for the spec's configuration and measure it; a load failure is a result, not a crash."""
+    result = Measurement(spec.label, spec.config.tier)
+    with GpuMemoryWatcher() as gpu:
+        started = time.perf_counter()
+        try:
+            engine = load_engine(spec.model_dir, spec.config)
+        except EngineLoadError as error:
+            result.error = error.reason
+            return result
+        result.load_s = time.perf_counter() - started
+        voice = next(v for v in engine.voices() if v.id == engine.default_voice)
+        texts = spec.texts or builtin_texts(
+            language_of(voice.language) if spec.language == "auto" else spec.language, spec.quick
+        )
+        progress.total(2 + len(texts) * spec.repeats + len(spec.concurrency))
+        progress.step("load")
+        result.texts, result.sample_rate, result.engine_info = texts, engine.sample_rate, engine.info()
+        asyncio.run(_run(engine, spec, texts, result, progress))
+    result.peak_rss_mb, result.peak_gpu_mb = peak_rss_mb(), gpu.peak_mb
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    spec_path, result_path = argv if argv is not None else sys.argv[1:]
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+    spec = MeasureSpec.from_json(Path(spec_path).read_text())
+    result = measure(spec, Progress())
+    Path(result_path).write_text(json.dumps(asdict(result), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
