@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.support import RunningServer, start_server, stop_server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compiled caches go to one throwaway folder per test run, shared by every server the tests start."""
+    if "TTSPILOT_TEST_KEEP_CACHE" not in os.environ:
+        os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="ttspilot-test-cache-")
 
 
 @pytest.fixture(scope="session")

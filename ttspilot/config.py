@@ -84,10 +84,18 @@ def config_from_flags(
     return replace(wanted, tier=name, device_id=device_id, cpu_threads=cpu_threads)
 
 
+MODEL_CACHE_DIR = ".ttspilot"
+
+
 def default_cache_root() -> Path:
     """Where caches for the embedded voice live (models in a folder use <model_dir>/.ttspilot)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "ttspilot"
+
+
+def cache_dir_for(model_dir: Path | None) -> Path:
+    """Cache root of a server started with `model_dir`: `<model_dir>/.ttspilot`, or the user cache without one."""
+    return default_cache_root() if model_dir is None else Path(model_dir) / MODEL_CACHE_DIR
 
 
 class ServerSettings(BaseSettings):

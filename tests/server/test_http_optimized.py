@@ -169,3 +169,14 @@ def test_list_voices_warmup_health_docs(client):
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
     assert "/inference_sft" in schema["paths"]
+
+
+@pytest.mark.parametrize("text", ["N\\u0000O", "\\u0000", "bell\\u0007 and \\udcb6 surrogate"])
+def test_control_characters_are_dropped_not_fatal(client, text):
+    response = client.post("/v1/tts", content='{"text": "%s"}' % text, headers={"content-type": "application/json"})
+    if text == "\\u0000":
+        assert response.status_code == 400
+    else:
+        assert response.status_code == 200
+        audio, rate = decode_wav(response.content)
+        assert audio.size > 0 and np.isfinite(audio).all()

@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model_dir", type=Path, default=defaults.model_dir,
                         help="model folder to check (Piper voices or CosyVoice); default: the embedded voice")
     parser.add_argument("--host", default=defaults.host, help=f"server address to check (default {defaults.host})")
-    parser.add_argument("--port", type=int, default=defaults.port, help=f"server port to check (default {defaults.port})")
+    parser.add_argument("--port", type=int, default=defaults.port,
+                        help=f"server port to check (default {defaults.port})")
     parser.add_argument("--no-color", dest="color", action="store_false", help="never colour the status column")
     return parser
 

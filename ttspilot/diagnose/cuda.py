@@ -117,7 +117,8 @@ def torch_finding(info: dict, profile: HardwareProfile, *, engine: str) -> Findi
             parts.append(failed(
                 f"{text}: no kernels for GPU {gpu.index} ({gpu.name}, sm_{gpu.compute_capability[0]}"
                 f"{gpu.compute_capability[1]}); torch was built for {' '.join(info.get('arch_list', []))}",
-                f"install a torch build for this GPU, e.g. pip install torch --index-url {TORCH_INDEX.format(tag='128')}",
+                "install a torch build for this GPU, e.g. pip install torch --index-url "
+                + TORCH_INDEX.format(tag="128"),
             ))
         if not unsupported:
             parts.append(passed(f"{text}: torch.cuda.is_available() on {info.get('device_count', '?')} GPU(s)"))
@@ -190,8 +191,8 @@ def check_cudnn(profile: HardwareProfile, libs: GpuLibraries, *,
 
     needs: list[tuple[str, int, bool]] = []  # (library, cuDNN major, loads its own pip copy)
     if libs.ort is not None and libs.ort.cudnn_major is not None:
-        needs.append((f"{libs.ort.package_name} {libs.ort.version} (CUDA {libs.ort.cuda_version or libs.ort.cuda_major})",
-                      libs.ort.cudnn_major, False))
+        cuda_text = libs.ort.cuda_version or libs.ort.cuda_major
+        needs.append((f"{libs.ort.package_name} {libs.ort.version} (CUDA {cuda_text})", libs.ort.cudnn_major, False))
     if libs.torch_cuda and libs.torch_cudnn_major is not None:
         needs.append((f"torch {libs.torch_version} (CUDA {libs.torch_cuda})", libs.torch_cudnn_major, True))
     data["needs"] = [{"library": name, "cudnn_major": major} for name, major, _ in needs]
@@ -218,8 +219,10 @@ def check_cudnn(profile: HardwareProfile, libs: GpuLibraries, *,
                 f"export LD_LIBRARY_PATH={Path(copies[0]).parent}:$LD_LIBRARY_PATH",
             ))
         elif own_copy:
-            parts.append(failed(f"{name} needs cuDNN {major}: libcudnn.so.{major} is missing ({entry.get('error', '')})",
-                                "pip install --force-reinstall torch (its nvidia-cudnn wheel is missing)"))
+            parts.append(failed(
+                f"{name} needs cuDNN {major}: libcudnn.so.{major} is missing ({entry.get('error', '')})",
+                "pip install --force-reinstall torch (its nvidia-cudnn wheel is missing)",
+            ))
         else:
             parts.append(failed(
                 f"{name} needs cuDNN {major}: libcudnn.so.{major} is missing; "

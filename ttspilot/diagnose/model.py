@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ttspilot.diagnose.onnxruntime_check import capture_native_stderr
+from ttspilot.config import cache_dir_for
+from ttspilot.diagnose.capture import capture_native_stderr
 from ttspilot.diagnose.result import Finding, failed, passed, skipped, warned
 from ttspilot.hardware import HardwareProfile
 
@@ -27,7 +28,10 @@ COSYVOICE_FILES = {
     3: ("cosyvoice3.yaml", "llm.pt", "flow.pt", "hift.pt", "campplus.onnx", "speech_tokenizer_v3.onnx",
         "CosyVoice-BlankEN/"),
 }
+# ModelScope ids from the upstream README (one per version; SFT/Instruct variants exist for version 1).
+COSYVOICE_MODEL_IDS = {1: "iic/CosyVoice-300M", 2: "iic/CosyVoice2-0.5B", 3: "FunAudioLLM/Fun-CosyVoice3-0.5B-2512"}
 COSYVOICE_TRT_SOURCE = "flow.decoder.estimator.fp32.onnx"
+LISTING_COLUMNS = ("voice", "kind", "tiers", "status", "size", "built", "path")  # precompile's list_cache rows
 
 
 @dataclass(frozen=True)
@@ -102,10 +106,9 @@ def check_model(model_dir: Path | None, *, embedded: Callable[[], Path] = _embed
         data["version"] = info.version
         missing = _missing(model_dir, COSYVOICE_FILES[info.version])
         if missing:
-            download = {1: "CosyVoice-300M", 2: "CosyVoice2-0.5B", 3: "Fun-CosyVoice3-0.5B"}[info.version]
             return failed(f"{info.description} in {model_dir}: missing {', '.join(missing)}",
-                          f"download the complete model again, e.g. modelscope download --model iic/{download} "
-                          f"--local_dir {model_dir}", missing=missing, **data)
+                          f"download the complete model again, e.g. modelscope download --model "
+                          f"{COSYVOICE_MODEL_IDS[info.version]} --local_dir {model_dir}", missing=missing, **data)
         notes = [f"{info.description}: all required files present"]
         if not (model_dir / "spk2info.pt").is_file():
             notes.append("no spk2info.pt: no preset voices, only zero-shot/cross-lingual/instruct2 requests")
@@ -137,17 +140,11 @@ def _gpu_presence(profile: HardwareProfile):
     return GpuPresence(bool(devices), reason, devices, tuple(profile.libraries.ort_providers))
 
 
-def cache_root(model_dir: Path | None) -> Path:
-    from ttspilot.accel.onnx_session import cache_dir_for
-
-    return cache_dir_for(model_dir)
-
-
 def cache_locations(model_dir: Path | None, voices: tuple[Path, ...]) -> list[tuple[Path, list[Path]]]:
     """(cache dir, voices whose entries may be there): the cache root, and the per-voice folders under it
     that the Piper engine uses (<root>/<voice stem>/). Only folders that exist: listing writes a hash memo
     into the folder it lists, and a diagnosis must not create cache folders."""
-    root = cache_root(model_dir)
+    root = cache_dir_for(model_dir)
     places = [(root, list(voices))]
     places += [(root / voice.name.removesuffix(".onnx"), [voice]) for voice in voices]
     return [(path, owned) for path, owned in places if path.is_dir()]
@@ -187,7 +184,7 @@ def check_cache(model_dir: Path | None, profile: HardwareProfile, *, lister: Cal
     stale = [r for r in found.values() if r not in valid and r not in elsewhere]
     to_build = [r for r in expected.values() if not any(v[0] == r[0] and v[1] == r[1] for v in valid)]
     rows = [*found.values(), *to_build]
-    data = {"entries": [dict(zip(("voice", "kind", "tiers", "status", "size", "built", "path"), r))
+    data = {"entries": [dict(zip(LISTING_COLUMNS, r, strict=False))
                         for r in rows]}
     lines = [f"valid here: {r[0]} {r[1]} ({r[4]}, built {r[5]})" for r in valid]
     lines += [f"not built yet: {r[0]} {r[1]} for {r[2]} (the first start builds it)" for r in to_build]
@@ -198,7 +195,7 @@ def check_cache(model_dir: Path | None, profile: HardwareProfile, *, lister: Cal
                       "python precompile_trt.py --force rebuilds them for this machine (or the next start does); "
                       f"to reclaim space: rm -rf {' '.join(r[6] for r in stale)}", **data)
     if not valid:
-        return skipped("\n".join(lines) or f"nothing cached yet under {cache_root(model_dir)}",
+        return skipped("\n".join(lines) or f"nothing cached yet under {cache_dir_for(model_dir)}",
                        "nothing to fix: the first start builds the caches (or prebuild: python precompile_trt.py)",
                        **data)
     return passed("\n".join(lines), **data)

@@ -10,7 +10,6 @@ names the fix.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -19,13 +18,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ttspilot.diagnose.capture import capture_native_stderr
 from ttspilot.diagnose.libraries import version_tuple
 from ttspilot.diagnose.result import Finding, failed, passed, skipped, warned
 from ttspilot.hardware import HardwareProfile
@@ -41,7 +40,6 @@ TINY_EXPECTED = np.maximum(TINY_INPUT + TINY_WEIGHT, 0)
 TINY_NODES = ("diagnose_add", "diagnose_relu")
 ONNX_IR_VERSION = 7  # with opset 13: loadable by every onnxruntime since 1.6
 ONNX_OPSET = 13
-ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")  # ONNX Runtime colours its log lines
 
 
 # --- the tiny model -------------------------------------------------------------------------------
@@ -106,31 +104,6 @@ def _encode_tiny_model() -> bytes:
 
 
 # --- running it -----------------------------------------------------------------------------------
-
-@dataclass
-class Captured:
-    text: str = ""
-
-
-@contextlib.contextmanager
-def capture_native_stderr() -> Iterator[Captured]:
-    """Everything written to file descriptor 2 (C++ logs included) and Python warnings inside the block."""
-    captured = Captured()
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            native = ANSI_ESCAPE.sub("", sink.read().decode(errors="replace"))
-            captured.text = "\n".join([native.strip(), *(str(w.message) for w in caught)]).strip()
-
 
 @dataclass
 class TinyRun:
@@ -222,8 +195,8 @@ def explain_failure(text: str, *, cuda_major: int | None = None) -> tuple[str, s
     if match := re.search(r"(libnvinfer\w*\.so\.(\d+))", text):
         major = int(match.group(2))
         return (f"TensorRT {major} libraries cannot be loaded ({_line_with(text, re.escape(match.group(1)))})",
-                f'pip install "tensorrt-cu{cuda_major}-libs=={major}.*" and export '
-                "LD_LIBRARY_PATH=$(python -c 'import os, tensorrt_libs; print(os.path.dirname(tensorrt_libs.__file__))')"
+                f'pip install "tensorrt-cu{cuda_major}-libs=={major}.*" and export LD_LIBRARY_PATH='
+                "$(python -c 'import os, tensorrt_libs; print(os.path.dirname(tensorrt_libs.__file__))')"
                 ":$LD_LIBRARY_PATH")
     if match := re.search(r"(lib(?:cublasLt|cublas|cudart|cufft|curand|nvrtc)\w*\.so\.(\d+))", text):
         major = int(match.group(2))

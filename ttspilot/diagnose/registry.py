@@ -16,14 +16,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ttspilot.config import TIERS, default_cache_root
+from ttspilot.config import TIERS, cache_dir_for
 from ttspilot.diagnose import cuda, model, network, nvidia, onnxruntime_check, packages, system, tensorrt_check
 from ttspilot.diagnose.libraries import GpuLibraries, installed_distributions, ort_build
 from ttspilot.diagnose.result import CheckResult, Finding, Status, failed
 from ttspilot.hardware import HardwareProfile, probe
 from ttspilot.tiers import ENGINE_SUPPORT, plan
 
-CACHE_DIR_NAME = ".ttspilot"  # ttspilot.engines.piper.CACHE_DIR_NAME, without importing the engine
 
 
 class Context:
@@ -60,8 +59,8 @@ class Context:
 
     @property
     def cache_dirs(self) -> list[Path]:
-        """Where compiled caches are written (as ttspilot.accel.onnx_session.cache_dir_for decides)."""
-        return [default_cache_root() if self.model_dir is None else self.model_dir / CACHE_DIR_NAME]
+        """Where compiled caches are written."""
+        return [cache_dir_for(self.model_dir)]
 
 
 @dataclass(frozen=True)

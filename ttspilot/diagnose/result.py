@@ -67,7 +67,8 @@ def merge(findings: Iterable[Finding], **data: Any) -> Finding:
     for part in parts:
         merged_data.update(part.data)
     merged_data.update(data)
-    return Finding(worst, "\n".join(part.detail for part in parts), "\n".join(dict.fromkeys(fixes)) or None, merged_data)
+    detail = "\n".join(part.detail for part in parts)
+    return Finding(worst, detail, "\n".join(dict.fromkeys(fixes)) or None, merged_data)
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ttspilot.diagnose.capture import capture_native_stderr
 from ttspilot.diagnose.cuda import driver_fix
 from ttspilot.diagnose.libraries import version_tuple
 from ttspilot.diagnose.nvidia import HIDING_VALUES
-from ttspilot.diagnose.onnxruntime_check import capture_native_stderr, explain_failure
+from ttspilot.diagnose.onnxruntime_check import explain_failure
 from ttspilot.diagnose.result import Finding, failed, merge, passed, skipped, warned
 from ttspilot.hardware import GpuInfo, HardwareProfile
 
@@ -66,30 +67,39 @@ def _environment_cause(environ: dict[str, str], device_files: bool) -> tuple[str
 
 def explain_builder_failure(messages: str, *, profile: HardwareProfile, trt_cuda_major: int | None,
                             environ: dict[str, str], device_files: bool) -> tuple[str, str]:
-    """(cause, fix) for a TensorRT builder that could not be created, from its log messages."""
+    """(cause, fix) for a TensorRT builder that could not be created, from its log messages.
+
+    The CUDA error code decides when TensorRT logged one; without it, "Unable to determine GPU
+    memory usage" is matched against what this machine shows (GPUs hidden, driver older than
+    TensorRT's CUDA), and otherwise the known causes are listed.
+    """
     environment = _environment_cause(environ, device_files)
     match = re.search(r"CUDA initialization failure with error:?\s*(\d+)", messages)
     code = int(match.group(1)) if match else None
     driver = profile.cuda_driver_version
-    if code == 35 or (code is None and environment is None and "Unable to determine GPU memory usage" in messages
-                      and trt_cuda_major and driver and version_tuple(driver)[0] < trt_cuda_major):
-        needs = f" (driver supports CUDA {driver}, this TensorRT needs CUDA {trt_cuda_major})" if driver and \
-            trt_cuda_major else ""
-        older = f"pip install tensorrt-cu{version_tuple(driver)[0]}" if driver else "a TensorRT for your driver's CUDA"
+    driver_major = version_tuple(driver)[0] if driver else None
+    if code is None and "Unable to determine GPU memory usage" in messages:
+        if environment is not None:
+            code = 100
+        elif driver_major and trt_cuda_major and driver_major < trt_cuda_major:
+            code = 35
+    if code == 35:
+        needs = f" (driver supports CUDA {driver}, this TensorRT needs CUDA {trt_cuda_major})" \
+            if driver and trt_cuda_major else ""
+        older = f"pip install tensorrt-cu{driver_major}" if driver_major else "a TensorRT for your driver's CUDA"
         return (CUDA_INIT_CAUSES[35] + needs,
                 f"{driver_fix(trt_cuda_major or 12)}; or install the TensorRT build for the driver's CUDA: {older}")
-    if code == 100 or (code is None and environment is not None):
+    if code == 100:
         cause, fix = environment or ("", "check nvidia-smi; in a container run with --gpus all; unset a "
                                      "CUDA_VISIBLE_DEVICES that names no GPU")
-        return (CUDA_INIT_CAUSES[100] + (f": {cause}" if cause else ""), fix)
+        return CUDA_INIT_CAUSES[100] + (f": {cause}" if cause else ""), fix
     if code == 222:
         return CUDA_INIT_CAUSES[222], driver_fix(trt_cuda_major or 12)
     if code == 804:
-        return (CUDA_INIT_CAUSES[804],
-                "remove the cuda-compat libraries from LD_LIBRARY_PATH (e.g. /usr/local/cuda/compat) "
-                "or upgrade the driver instead")
+        return (CUDA_INIT_CAUSES[804], "remove the cuda-compat libraries from LD_LIBRARY_PATH "
+                                       "(e.g. /usr/local/cuda/compat) or upgrade the driver instead")
     if code == 999:
-        return (CUDA_INIT_CAUSES[999], "sudo rmmod nvidia_uvm && sudo modprobe nvidia_uvm (or reboot)")
+        return CUDA_INIT_CAUSES[999], "sudo rmmod nvidia_uvm && sudo modprobe nvidia_uvm (or reboot)"
     if code is not None:
         return (CUDA_INIT_CAUSES.get(code, f"CUDA runtime error {code}"),
                 "run nvidia-smi and a CUDA sample (or torch.cuda.is_available()) to see CUDA's own error")
@@ -124,8 +134,9 @@ def _recording_logger(trt: Any) -> Any:
 
 def build_tiny_engine(trt: Any, builder: Any, logger: Any) -> bytes | None:
     """A one-layer (ReLU) network through the network API: enough to prove kernels build and load here."""
-    explicit = 0 if version_tuple(trt.__version__) >= (10,) else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    network = builder.create_network(explicit)
+    # TensorRT 10 networks are always explicit batch; 8.x must ask for it.
+    flags = 0 if version_tuple(trt.__version__) >= (10,) else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    network = builder.create_network(flags)
     tensor = network.add_input("x", trt.float32, (1, 8))
     relu = network.add_activation(tensor, trt.ActivationType.RELU)
     output = relu.get_output(0)

@@ -18,14 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from ttspilot.accel.onnx_session import OpenedSession, open_session
-from ttspilot.config import OptimizationConfig, default_cache_root
+from ttspilot.accel.onnx_session import OpenedSession, open_session, voice_cache_dir
+from ttspilot.config import MODEL_CACHE_DIR, OptimizationConfig
 from ttspilot.engines.base import Engine, EngineCapabilities, EngineLoadError, Voice
 
 log = logging.getLogger(__name__)
-
-CACHE_DIR_NAME = ".ttspilot"
-
 
 @dataclass(frozen=True)
 class VoiceFile:
@@ -53,7 +50,7 @@ def find_voice_files(model_dir: Path) -> list[VoiceFile]:
     found = []
     for model in sorted(model_dir.rglob("*.onnx")):
         config = model.with_name(model.name + ".json")
-        if CACHE_DIR_NAME not in model.relative_to(model_dir).parts and config.is_file():
+        if MODEL_CACHE_DIR not in model.relative_to(model_dir).parts and config.is_file():
             found.append(VoiceFile(model, config))
     return found
 
@@ -114,8 +111,7 @@ class PiperEngine(Engine):
         except EngineLoadError:
             if not files:
                 raise
-        cache_root = model_dir / CACHE_DIR_NAME if model_dir is not None else default_cache_root()
-        models = [_load_model(file, config, cache_root / file.stem) for file in files]
+        models = [_load_model(file, config, voice_cache_dir(model_dir, file.model)) for file in files]
         return cls(models, config, models[0].piper_config.sample_rate)
 
     def voices(self) -> list[Voice]:
@@ -158,14 +154,22 @@ class PiperEngine(Engine):
             "engine": self.name,
             "tier": self._config.tier,
             "requested": self._config.as_dict(),
-            "device": "cuda" if any(p != "CPUExecutionProvider" for p in opened.active_providers) else "cpu",
+            "device": opened.device,
             "providers": opened.active_providers,
             "flags": opened.flags,
             "trt_concurrent": self.concurrency,
             "sample_rate": self.sample_rate,
             "voices": len(self._voices),
             "models": [
-                {"voice": m.file.stem, "session_load_s": [round(o.load_seconds, 3) for o in m.opened]} for m in self._models
+                {
+                    "voice": m.file.stem,
+                    "session_load_s": [round(o.load_seconds, 3) for o in m.opened],
+                    "cache": None if m.opened[0].cache is None else {
+                        "kind": m.opened[0].cache.kind, "status": m.opened[0].cache.status,
+                        "path": str(m.opened[0].cache.path), "reason": m.opened[0].cache.reason,
+                    },
+                }
+                for m in self._models
             ],
         }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -105,4 +106,21 @@ def main(argv: list[str] | None = None) -> int:
             log.info("plan: %s", candidate)
     for candidate in tier_plan.candidates:
         log.info("plan: try %s", candidate)
+    if args.no_precompile:
+        log.info("precompile: skipped (--no_precompile)")
+    else:
+        precompile(tier_plan.candidates[0].tier, args.model_dir, force=args.precompile)
     return Supervisor(options).run([candidate.tier for candidate in tier_plan.candidates])
+
+
+def precompile(tier: str, model_dir: Path | None, force: bool) -> None:
+    """Build what the first tier needs before its server starts, so the server loads instead of compiling."""
+    from ttspilot.accel import precompile as builder
+
+    args = ["--tier", tier, *(["--model_dir", str(model_dir)] if model_dir else []), *(["--force"] if force else [])]
+    started = time.monotonic()
+    code = builder.main(args)
+    if code == 0:
+        log.info("precompile: %s ready in %.1f s", tier, time.monotonic() - started)
+    else:
+        log.warning("precompile: %s failed (exit %d); the server will build or fall back by itself", tier, code)

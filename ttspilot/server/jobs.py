@@ -6,6 +6,7 @@ rate, voice) are the same everywhere and so are their error messages.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from ttspilot.audio import SUPPORTED_SAMPLE_RATES
@@ -16,6 +17,14 @@ from ttspilot.server.errors import BadRequest
 from ttspilot.server.pipeline import SynthesisJob
 
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
+_KEEP_CONTROLS = frozenset("\n\t\r")
+
+
+def clean_text(text: str) -> str:
+    """Drop control characters and lone surrogates: phonemizers choke on them and nobody can hear them."""
+    return "".join(
+        ch for ch in text if ch in _KEEP_CONTROLS or unicodedata.category(ch) not in ("Cc", "Cs", "Co", "Cn")
+    )
 
 
 def make_job(
@@ -34,7 +43,8 @@ def make_job(
     text_field: str = "text",
 ) -> SynthesisJob:
     """Validate once for every family; `text_field` names the field as that family's clients know it."""
-    if not text or not text.strip():
+    text = clean_text(text)
+    if not text.strip():
         raise BadRequest(f"{text_field} is empty: send the words to speak")
     if len(text) > settings.max_text_length:
         raise BadRequest(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import FastAPI, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,7 +51,7 @@ class ServerMetrics:
         """Count every HTTP request by its route template (not its raw path) and serve /metrics."""
         app.add_middleware(RequestCounter, counter=self.requests)
 
-        @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+        @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=PlainTextResponse)
         async def metrics() -> Response:
             return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
