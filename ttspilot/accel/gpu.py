@@ -1,8 +1,7 @@
 """A cheap "is there a usable NVIDIA GPU" answer for cache keys and precompile, without a CUDA context.
 
-Deliberately small: `ttspilot.hardware.probe()` is the full probe; this module only needs
-NVML (device count, compute capability), ONNX Runtime's provider list and the TensorRT
-library version, each of which costs milliseconds and never initialises CUDA.
+A view of `ttspilot.hardware.probe()` reduced to what cache keys need (device count, compute
+capability, ONNX Runtime's providers), plus the TensorRT library version the provider loads.
 """
 
 from __future__ import annotations
@@ -12,6 +11,8 @@ import ctypes.util
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
+
+from ttspilot.hardware import HardwareProfile, probe
 
 
 @dataclass(frozen=True)
@@ -40,43 +41,21 @@ class GpuPresence:
         return self.present and provider in self.ort_providers
 
 
-def _nvml_devices() -> tuple[tuple[GpuDevice, ...], str]:
-    try:
-        import pynvml
-    except ImportError:
-        return (), "nvidia-ml-py is not installed, so no GPU can be seen"
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError as exc:
-        return (), f"no NVIDIA driver found (NVML: {exc})"
-    try:
-        devices = []
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            name = pynvml.nvmlDeviceGetName(handle)
-            name = name.decode() if isinstance(name, bytes) else str(name)
-            major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
-            memory = pynvml.nvmlDeviceGetMemoryInfo(handle).total
-            devices.append(GpuDevice(index, name, f"{major}.{minor}", int(memory)))
-        return tuple(devices), ("" if devices else "NVIDIA driver loaded but no GPU is visible")
-    except pynvml.NVMLError as exc:
-        return (), f"NVML query failed: {exc}"
-    finally:
-        try:
-            pynvml.nvmlShutdown()
-        except pynvml.NVMLError:
-            pass
+def presence_from(profile: HardwareProfile) -> GpuPresence:
+    """The cache-key view of a hardware profile: devices, their compute capability, ONNX Runtime's providers."""
+    devices = tuple(
+        GpuDevice(gpu.index, gpu.name, gpu.compute_capability_text, gpu.memory_total) for gpu in profile.gpus
+    )
+    if devices:
+        names = ", ".join(f"{d.index}: {d.name} (sm {d.compute_capability})" for d in devices)
+        return GpuPresence(True, f"GPU present: {names}", devices, tuple(profile.libraries.ort_providers))
+    reason = f"no GPU present: {profile.gpu_absent_reason or 'none found'}"
+    return GpuPresence(False, reason, devices, tuple(profile.libraries.ort_providers))
 
 
 def detect_gpu() -> GpuPresence:
-    import onnxruntime
-
-    providers = tuple(onnxruntime.get_available_providers())
-    devices, problem = _nvml_devices()
-    if devices:
-        names = ", ".join(f"{d.index}: {d.name} (sm {d.compute_capability})" for d in devices)
-        return GpuPresence(True, f"GPU present: {names}", devices, providers)
-    return GpuPresence(False, f"no GPU present: {problem}", devices, providers)
+    """Probe now (NVML and ONNX Runtime's provider list; no CUDA context)."""
+    return presence_from(probe())
 
 
 def _version_from_int(value: int) -> str:

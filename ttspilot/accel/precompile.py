@@ -325,6 +325,10 @@ def _build(
 
 @contextmanager
 def _operator_log() -> Iterator[None]:
+    """Plain one-line messages when run on its own; inside a launcher its logging already prints them."""
+    if logging.getLogger().handlers:
+        yield
+        return
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     package = logging.getLogger("ttspilot")

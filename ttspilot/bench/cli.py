@@ -25,12 +25,21 @@ from ttspilot.bench.measure import MeasureSpec
 from ttspilot.bench.profile import ProfileOutcome, profile_fingerprint, save_profile
 from ttspilot.bench.quality import REFERENCE_ORDER, assess
 from ttspilot.bench.report import (
-    Recommendation, Row, build_rows, frame, load_table, reasons, recommend, table, write_chart, write_files,
+    Recommendation,
+    Row,
+    build_rows,
+    frame,
+    load_table,
+    reasons,
+    recommend,
+    table,
+    write_chart,
+    write_files,
 )
 from ttspilot.bench.runner import all_configurations, run_all, with_skip_reasons
 from ttspilot.bench.texts import TEXT_SETS, read_texts
 from ttspilot.config import TIERS, OptimizationConfig, config_from_flags
-from ttspilot.hardware import HardwareProfile, describe, probe
+from ttspilot.hardware import describe, probe
 from ttspilot.tiers import ENGINE_SUPPORT, plan
 
 log = logging.getLogger("ttspilot.bench")
@@ -66,9 +75,9 @@ def default_output_dir() -> Path:
     return Path("benchmarks") / datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def run_benchmark(options: BenchOptions, hardware: HardwareProfile | None = None) -> BenchRun:
+def run_benchmark(options: BenchOptions) -> BenchRun:
     """Measure, judge quality, recommend, write the files and the tuning profile."""
-    hardware = hardware or probe()
+    hardware = probe()
     support = ENGINE_SUPPORT[ENGINE]
     configs = list(options.configs or [TIERS[c.tier] for c in plan(hardware, support).candidates])
     if not any(config.tier in REFERENCE_ORDER for config in configs):
@@ -115,14 +124,14 @@ def report_lines(run: BenchRun) -> list[str]:
     return lines
 
 
-def benchmark_for_launch(tiers: list[str], model_dir: Path | None) -> ProfileOutcome:
-    """start_optimized_server.py --benchmark: a quick run over the launcher's candidate tiers."""
+def benchmark_for_launch(tiers: list[str], model_dir: Path | None) -> None:
+    """start_optimized_server.py --benchmark: a quick run over the launcher's candidate tiers; the launcher
+    then reads the tuning profile it wrote like any other."""
     run = run_benchmark(BenchOptions(configs=tuple(TIERS[tier] for tier in tiers), quick=True, model_dir=model_dir))
     table_text, *rest = report_lines(run)
     print(table_text, file=sys.stderr)
     for line in filter(None, rest):
         log.info("benchmark: %s", line.strip())
-    return run.profile
 
 
 def build_parser() -> argparse.ArgumentParser:

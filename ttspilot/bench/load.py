@@ -19,6 +19,7 @@ import wave
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import httpx
@@ -144,7 +145,7 @@ def run_load(spec: LoadSpec, on_tick: Callable[[float], None] | None = None) -> 
     with httpx.Client(base_url=spec.url, timeout=spec.timeout_s, limits=limits) as client:
         warm_up = one_request(client, spec)
         if warm_up.error is not None:
-            raise RuntimeError(f"{spec.url}: warm-up request failed ({warm_up.error}); is it a {spec.api} server?")
+            raise RuntimeError(f"{spec.url}: warm-up request failed ({warm_up.error}); check the URL and --api {spec.api}")
         results: list[RequestResult] = []
         lock = threading.Lock()
         started = time.perf_counter()
@@ -172,11 +173,10 @@ def run_levels(base: LoadSpec, levels: list[int]) -> list[LoadResult]:
     with tqdm(total=round(base.duration_s * len(levels)), unit="s", desc=f"{base.api} load") as bar:
         for number, clients in enumerate(levels):
             bar.set_postfix_str(f"{clients} client(s)")
-            done = number * base.duration_s
-
-            def tick(elapsed: float) -> None:
-                bar.n = round(done + elapsed)
-                bar.refresh()
-
-            outcomes.append(run_load(replace(base, clients=clients), tick))
+            outcomes.append(run_load(replace(base, clients=clients), partial(_show, bar, number * base.duration_s)))
     return outcomes
+
+
+def _show(bar: tqdm, done_s: float, elapsed_s: float) -> None:
+    bar.n = round(done_s + elapsed_s)
+    bar.refresh()

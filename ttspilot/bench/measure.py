@@ -116,10 +116,12 @@ class GpuMemoryWatcher:
     def __enter__(self) -> GpuMemoryWatcher:
         try:
             import pynvml
-
+        except ImportError:
+            return self
+        try:
             pynvml.nvmlInit()
             handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
-        except Exception:  # no NVML library, no driver, no GPU: nothing to watch
+        except pynvml.NVMLError:  # no NVML library, no driver, no GPU: nothing to watch
             return self
         if handles:
             baseline = sum(pynvml.nvmlDeviceGetMemoryInfo(h).used for h in handles)
@@ -158,11 +160,9 @@ class GpuMemoryWatcher:
 class Progress:
     """Step lines on stdout for the parent's progress bar."""
 
-    def __init__(self, stream: Any = sys.stdout):
-        self.stream = stream
-
-    def _send(self, message: dict[str, Any]) -> None:
-        print(PROGRESS_PREFIX + json.dumps(message), file=self.stream, flush=True)
+    @staticmethod
+    def _send(message: dict[str, Any]) -> None:
+        print(PROGRESS_PREFIX + json.dumps(message), flush=True)
 
     def total(self, steps: int) -> None:
         self._send({"steps": steps})
@@ -171,8 +171,8 @@ class Progress:
         self._send({"step": what})
 
 
-class _Bench:
-    """The measurements, through one SynthesisPipeline like the server's."""
+class _PipelineClient:
+    """Requests to one SynthesisPipeline, as the server's routes make them (minus HTTP)."""
 
     def __init__(self, engine: Engine, clients: int):
         # admit every benchmark client at once, and never time out a slow configuration
@@ -219,7 +219,7 @@ class _Bench:
 
 
 async def _run(engine: Engine, spec: MeasureSpec, texts: dict[str, str], result: Measurement, progress: Progress) -> None:
-    bench = _Bench(engine, max(spec.concurrency))
+    bench = _PipelineClient(engine, max(spec.concurrency))
     await bench.whole(CANARY_TEXT)
     await bench.first_audio(CANARY_TEXT)
     progress.step("warm-up")

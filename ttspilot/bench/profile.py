@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ttspilot.accel.fingerprint import hasher_for
-from ttspilot.accel.onnx_session import cache_dir_for
+from ttspilot.config import cache_dir_for
 from ttspilot.engines.base import EngineLoadError
 from ttspilot.engines.piper import embedded_voice, find_voice_files
 from ttspilot.hardware import HardwareProfile

@@ -8,6 +8,7 @@ those within `TIE_MARGIN` of it, a named tier (one the launcher can start) wins.
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -45,6 +46,7 @@ class Row:
     peak_gpu_mb: float | None = None
     mel_distance_db: float | None = None
     duration_ratio: float | None = None
+    effective: str = ""  # what the engine really ran (providers, active flags, sessions), from Engine.info()
 
     @property
     def failed_quality(self) -> bool:
@@ -87,15 +89,36 @@ def _row(outcome: Outcome, verdict: QualityCheck | None, reference: str | None) 
     notes = ([verdict.reason] if verdict and quality != REFERENCE else []) + inactive
     return Row(
         bench.label, bench.config.tier, "ran",
-        FAILED_QUALITY if quality == FAILED_QUALITY else grade(rtf_median),
-        quality, "; ".join(notes), measured.load_s, rtf_median, float(np.percentile(rtfs, 90)),
-        statistics.median(first_audio), dict(measured.throughput), measured.peak_rss_mb, measured.peak_gpu_mb,
-        verdict.mel_distance_db if verdict else None, verdict.duration_ratio if verdict else None,
+        grade=FAILED_QUALITY if quality == FAILED_QUALITY else grade(rtf_median),
+        quality=quality,
+        note="; ".join(notes),
+        load_s=measured.load_s,
+        rtf_median=rtf_median,
+        rtf_p90=float(np.percentile(rtfs, 90)),
+        first_audio_s=statistics.median(first_audio),
+        throughput=dict(measured.throughput),
+        peak_rss_mb=measured.peak_rss_mb,
+        peak_gpu_mb=measured.peak_gpu_mb,
+        mel_distance_db=verdict.mel_distance_db if verdict else None,
+        duration_ratio=verdict.duration_ratio if verdict else None,
+        effective=effective(measured.engine_info),
     )
 
 
+def effective(info: Mapping[str, Any]) -> str:
+    """Engine.info() in one line: configurations with the same line run the same way."""
+    active = [flag for flag, state in info.get("flags", {}).items() if state.get("active")]
+    return (f"{'+'.join(info.get('providers', [])) or 'unknown providers'}, active: {'+'.join(active) or 'none'}, "
+            f"{info.get('trt_concurrent', '?')} session(s)")
+
+
 def recommend(rows: list[Row], *, launchable: bool = False) -> Recommendation | None:
-    """The fastest row that ran and passed quality (`launchable`: named tiers only); None when none did."""
+    """The fastest row that ran and passed quality (`launchable`: named tiers only); None when none did.
+
+    A named tier replaces a faster custom configuration when it is within `TIE_MARGIN`, or when the
+    engine reports it runs exactly the same way (`effective`): on the CPU, `cpu` already loads the
+    optimized graph that `cpu+jit` asks for, so any gap between them is noise.
+    """
     eligible = [
         row for row in rows
         if row.status == "ran" and row.quality in (PASSED, REFERENCE) and not (launchable and row.tier == "custom")
@@ -103,16 +126,21 @@ def recommend(rows: list[Row], *, launchable: bool = False) -> Recommendation | 
     if not eligible:
         return None
     fastest = min(eligible, key=lambda row: row.rtf_median)
-    ties = [row for row in eligible if row.rtf_median <= fastest.rtf_median * (1 + TIE_MARGIN)]
-    pick = min(ties, key=lambda row: (row.tier == "custom", row.rtf_median))
+    pick = fastest
+    if fastest.tier == "custom":
+        twins = [row for row in eligible if row.tier != "custom" and row.effective == fastest.effective]
+        ties = [row for row in eligible if row.tier != "custom" and row.rtf_median <= fastest.rtf_median * (1 + TIE_MARGIN)]
+        pick = min(twins + ties, key=lambda row: row.rtf_median, default=fastest)
     reason = (
         f"lowest median RTF {pick.rtf_median:.3f} ({grade(pick.rtf_median)}) of {len(eligible)} configuration(s) "
         "that passed the quality check"
     )
     if pick is not fastest:
+        why = (f"runs exactly as {fastest.configuration} here ({pick.effective})" if pick.effective == fastest.effective
+               else f"within {TIE_MARGIN:.0%} of it")
         reason = (
-            f"median RTF {pick.rtf_median:.3f} ({grade(pick.rtf_median)}), within {TIE_MARGIN:.0%} of the fastest, "
-            f"{fastest.configuration} ({fastest.rtf_median:.3f}), and a named tier the launcher can start"
+            f"median RTF {pick.rtf_median:.3f} ({grade(pick.rtf_median)}): {fastest.configuration} measured "
+            f"{fastest.rtf_median:.3f}, but {pick.configuration} {why}, and is a named tier the launcher can start"
         )
     failed = [row.configuration for row in rows if row.failed_quality]
     if failed:
@@ -189,6 +217,7 @@ def write_chart(rows: list[Row], path: Path) -> str:
         import matplotlib.pyplot as plt
     except ImportError:
         return "chart skipped: matplotlib is not installed (pip install matplotlib)"
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its font-cache notice is not the operator's business
     ran = [row for row in rows if row.status == "ran"]
     if not ran:
         return "chart skipped: no configuration ran"

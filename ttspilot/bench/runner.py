@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -19,12 +20,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ttspilot.bench.measure import PROGRESS_PREFIX, MeasureSpec, Measurement
+from ttspilot.bench.measure import PROGRESS_PREFIX, Measurement, MeasureSpec
 from ttspilot.config import OptimizationConfig, config_from_flags
 from ttspilot.hardware import HardwareProfile
 from ttspilot.tiers import EngineSupport, plan
 
 CHILD_TIMEOUT_S = 3600.0  # a first TensorRT build alone can take many minutes
+IMPORT_ROOT = Path(__file__).resolve().parents[2]  # holds ttspilot/: children import it from any working dir
 
 
 @dataclass(frozen=True)
@@ -79,11 +81,12 @@ def with_skip_reasons(
     no_gpu = next(iter(skipped.values()), "no usable GPU") if tier_plan.gpu is None else None
     rows = []
     for config in configs:
-        if config.device == "cuda" and (no_gpu or config.tier in skipped):
+        if config.device == "cpu":
+            rows.append(BenchConfig(config))
+        elif tier_plan.gpu is None or config.tier in skipped:
             rows.append(BenchConfig(config, no_gpu or skipped[config.tier]))
         else:
-            gpu_id = tier_plan.gpu.index if config.device == "cuda" and tier_plan.gpu else config.device_id
-            rows.append(BenchConfig(replace(config, device_id=gpu_id)))
+            rows.append(BenchConfig(replace(config, device_id=tier_plan.gpu.index)))  # the GPU the plan picked
     return rows
 
 
@@ -110,9 +113,10 @@ def run_child(bench: BenchConfig, spec: MeasureSpec, work_dir: Path, bar: tqdm) 
     spec_path.write_text(spec.to_json())
     result_path.unlink(missing_ok=True)
     command = [sys.executable, "-m", "ttspilot.bench.measure", str(spec_path), str(result_path)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(IMPORT_ROOT), os.environ.get("PYTHONPATH")]))}
     timed_out = threading.Event()
     with open(log_path, "w") as log:
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
         timer = threading.Timer(CHILD_TIMEOUT_S, lambda: (timed_out.set(), child.kill()))
         timer.start()
         try:
@@ -125,7 +129,8 @@ def run_child(bench: BenchConfig, spec: MeasureSpec, work_dir: Path, bar: tqdm) 
     if timed_out.is_set():
         return Outcome(bench, "failed", f"killed after {CHILD_TIMEOUT_S:.0f} s without a result (log: {log_path})")
     if code != 0 or not result_path.is_file():
-        return Outcome(bench, "failed", f"measuring process exited with {code}: {_last_line(log_path)} (log: {log_path})")
+        why = f"measuring process exited with {code}: {_last_line(log_path)}"
+        return Outcome(bench, "failed", f"{why} (log: {log_path})")
     measurement = Measurement.from_dict(json.loads(result_path.read_text()))
     if measurement.error:
         return Outcome(bench, "skipped", f"engine refused it: {measurement.error}", measurement)

@@ -138,9 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--port", type=int, default=9290)
+    parser.add_argument("--trt_concurrent", type=int, help="sessions in the pool (default: the cpu tier's)")
     args = parser.parse_args(argv)
 
-    engine = PiperEngine.load(None, config_from_flags("cpu"))
+    config = config_from_flags("cpu")
+    if args.trt_concurrent:
+        config = config_from_flags(device="cpu", trt_concurrent=args.trt_concurrent)
+    engine = PiperEngine.load(None, config)
     rows = []
     with InProcessServer(engine, args.port) as url, httpx.Client(base_url=url, timeout=120) as client:
         for name, text in ENGLISH.items():

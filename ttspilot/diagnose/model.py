@@ -132,14 +132,6 @@ def check_model(model_dir: Path | None, *, embedded: Callable[[], Path] = _embed
     )
 
 
-def _gpu_presence(profile: HardwareProfile):
-    from ttspilot.accel.gpu import GpuDevice, GpuPresence
-
-    devices = tuple(GpuDevice(g.index, g.name, g.compute_capability_text, g.memory_total) for g in profile.gpus)
-    reason = "GPU present" if devices else f"no GPU present: {profile.gpu_absent_reason or 'none found'}"
-    return GpuPresence(bool(devices), reason, devices, tuple(profile.libraries.ort_providers))
-
-
 def cache_locations(model_dir: Path | None, voices: tuple[Path, ...]) -> list[tuple[Path, list[Path]]]:
     """(cache dir, voices whose entries may be there): the cache root, and the per-voice folders under it
     that the Piper engine uses (<root>/<voice stem>/). Only folders that exist: listing writes a hash memo
@@ -170,7 +162,9 @@ def check_cache(model_dir: Path | None, profile: HardwareProfile, *, lister: Cal
             voices = (_embedded_voice(),) if model_dir is None else info.voices
         except Exception as exc:
             return skipped(f"no voice to match caches against ({exc})", "see the model check")
-    gpu = _gpu_presence(profile)
+    from ttspilot.accel.gpu import presence_from
+
+    gpu = presence_from(profile)
     found: dict[str, list[str]] = {}  # entries on disk, by path
     expected: dict[tuple[str, str, str], list[str]] = {}  # entries a tier here would load but that are not built
     for cache_dir, owned in cache_locations(model_dir, voices):

@@ -1,8 +1,9 @@
 """The one synthesis pipeline every route uses.
 
 Text is split into segments; each segment runs as one job on a bounded worker pool
-sized by the tier, so requests interleave segment by segment. Chunks reach the client
-as soon as they exist while the next segment is computed, and a client that goes away
+sized by the tier (one worker per pooled session), so requests interleave segment by
+segment and one request can keep every session busy. Chunks reach the client in order as
+soon as they exist while the next segments are computed, and a client that goes away
 stops its remaining segments within one segment.
 """
 
@@ -94,43 +95,54 @@ class SynthesisPipeline:
         segments = self.segments(job)
         timing.segments = len(segments)
         loop = asyncio.get_running_loop()
-        chunks: asyncio.Queue[Any] = asyncio.Queue()
+        outputs: list[asyncio.Queue[Any]] = [asyncio.Queue() for _ in segments]
         cancelled = threading.Event()
+        # Segments in flight for this request, at most one per pooled session: one request can use
+        # every session, a slow reader holds back the rest, and a new request's first segment waits
+        # behind at most one segment of each request already running (time to first audio).
+        ahead = asyncio.Semaphore(self.engine.concurrency)
 
-        def run_segment(segment: str) -> None:
-            with closing(self.engine.synthesize(segment, job.voice, job.speed, **job.engine_options)) as produced:
-                for chunk in produced:
+        def run_segment(index: int) -> None:
+            if cancelled.is_set():
+                return
+            with closing(self.engine.synthesize(segments[index], job.voice, job.speed, **job.engine_options)) as made:
+                for chunk in made:
                     if cancelled.is_set():
                         return
-                    loop.call_soon_threadsafe(chunks.put_nowait, chunk)
+                    loop.call_soon_threadsafe(outputs[index].put_nowait, chunk)
+
+        async def compute(index: int) -> None:
+            self.queued_segments += 1
+            try:
+                await loop.run_in_executor(self.executor, run_segment, index)
+                outputs[index].put_nowait(_END)
+            except Exception as error:  # handed to the consumer, which raises it in the request
+                outputs[index].put_nowait(error)
+            finally:
+                self.queued_segments -= 1
+
+        computing: list[asyncio.Task[None]] = []
 
         async def produce() -> None:
-            try:
-                for segment in segments:
-                    if cancelled.is_set():
-                        return
-                    self.queued_segments += 1
-                    try:
-                        await loop.run_in_executor(self.executor, run_segment, segment)
-                    finally:
-                        self.queued_segments -= 1
-                chunks.put_nowait(_END)
-            except Exception as error:  # handed to the consumer, which raises it in the request
-                chunks.put_nowait(error)
+            for index in range(len(segments)):
+                await ahead.acquire()
+                computing.append(asyncio.create_task(compute(index)))
 
         producer = asyncio.create_task(produce())
         resampler = Resampler(self.engine.sample_rate, job.sample_rate)
         deadline = timing.started + self.settings.request_timeout
         outcome = "cancelled"
         try:
-            while (item := await self._next(chunks, deadline)) is not _END:
-                if isinstance(item, Exception):
-                    outcome = "error"
-                    raise item
-                timing.add_audio(len(item) / self.engine.sample_rate)
-                out = resampler.process(item)
-                if out.size:
-                    yield out
+            for output in outputs:
+                while (item := await self._next(output, deadline)) is not _END:
+                    if isinstance(item, Exception):
+                        outcome = "error"
+                        raise item
+                    timing.add_audio(len(item) / self.engine.sample_rate)
+                    out = resampler.process(item)
+                    if out.size:
+                        yield out
+                ahead.release()
             tail = resampler.process(np.zeros(0, dtype=np.float32), last=True)
             if tail.size:
                 yield tail
@@ -140,14 +152,15 @@ class SynthesisPipeline:
             raise
         finally:
             cancelled.set()
-            producer.cancel()
+            for task in (producer, *computing):
+                task.cancel()
             timing.release()
             self.stats.finish(timing, outcome)
 
     async def _next(self, chunks: asyncio.Queue[Any], deadline: float) -> Any:
         try:
             return await asyncio.wait_for(chunks.get(), timeout=max(0.0, deadline - time.perf_counter()))
-        except TimeoutError:
+        except asyncio.TimeoutError:  # not yet the builtin TimeoutError on Python 3.10
             raise SynthesisTimeout(f"synthesis took longer than {self.settings.request_timeout:g} s") from None
 
     async def whole(self, job: SynthesisJob, timing: RequestTiming) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Cold vs warm CPU session load for the embedded voice, side by side in one run (not a test).
 
-    PYTHONPATH=. .venv/bin/python tests/accel/measure_cpu_load.py [--repeats 5]
+    python -m ttspilot.bench.cold_start [--repeats 5]
 
 Variants, interleaved so background noise hits all of them alike:
   ort-defaults   InferenceSession with ONNX Runtime's default options (what open_session did before)
@@ -66,6 +66,9 @@ def main() -> None:
         f"({model.stat().st_size / 2**20:.0f} MiB), {args.repeats} repeats"
     )
     print(tabulate(rows, headers=["variant", "median s", "all runs s"]))
+    warm = statistics.median(times["warm"])
+    for name in ("ort-defaults", "cold", "first-start"):
+        print(f"{name} / warm: {statistics.median(times[name]) / warm:.1f}x")
 
 
 if __name__ == "__main__":
