@@ -17,6 +17,7 @@ import importlib.metadata
 import importlib.util
 import json
 import math
+import os
 import platform as _platform
 import re
 from dataclasses import asdict, dataclass, field, replace
@@ -365,3 +366,13 @@ def describe(profile: HardwareProfile) -> list[str]:
     system = profile.platform
     lines.append(f"platform: {system.system} {system.release} {system.machine}, Python {system.python}")
     return lines + list(profile.notes)
+
+
+def cuda_device_id(gpu_index: int, environ: dict[str, str] | None = None) -> int:
+    """The CUDA ordinal of the GPU NVML calls `gpu_index`: CUDA_VISIBLE_DEVICES renumbers the GPUs it lists from 0
+    (NVML ignores it). A GPU it does not list, or a list of UUIDs, maps to 0, the first GPU CUDA sees."""
+    visible = (os.environ if environ is None else environ).get("CUDA_VISIBLE_DEVICES")
+    if not visible:
+        return gpu_index
+    items = [item.strip() for item in visible.split(",")]
+    return items.index(str(gpu_index)) if str(gpu_index) in items else 0

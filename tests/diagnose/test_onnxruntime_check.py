@@ -21,12 +21,12 @@ from tests.diagnose.fakes import (
     gpu_profile,
 )
 from ttspilot.diagnose.capture import capture_native_stderr
+from ttspilot.hardware import cuda_device_id
 from ttspilot.diagnose.onnxruntime_check import (
     _encode_tiny_model,
     check_onnxruntime,
     check_ort_cuda,
     check_ort_tensorrt,
-    cuda_device_id,
     explain_failure,
     node_providers,
     run_tiny_model,

@@ -20,14 +20,14 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ttspilot.diagnose.capture import capture_native_stderr
 from ttspilot.diagnose.libraries import version_tuple
 from ttspilot.diagnose.result import Finding, failed, passed, skipped, warned
-from ttspilot.hardware import HardwareProfile
+from ttspilot.hardware import HardwareProfile, cuda_device_id
 from ttspilot.tiers import TRT_MIN_CC, best_gpu
 
 CPU = "CPUExecutionProvider"
@@ -280,16 +280,6 @@ def _gpu_run_finding(run: TinyRun, provider: str, where: str, *, cuda_major: int
                   f"{run.placement()}", **data)
 
 
-def cuda_device_id(gpu_index: int, environ: dict[str, str] | None = None) -> int:
-    """The CUDA ordinal of the GPU NVML calls `gpu_index`: CUDA_VISIBLE_DEVICES renumbers the GPUs it lists from 0
-    (NVML ignores it). A GPU it does not list, or a list of UUIDs, maps to 0, the first GPU CUDA sees."""
-    visible = (os.environ if environ is None else environ).get("CUDA_VISIBLE_DEVICES")
-    if not visible:
-        return gpu_index
-    items = [item.strip() for item in visible.split(",")]
-    return items.index(str(gpu_index)) if str(gpu_index) in items else 0
-
-
 def _imported(ort: Any) -> tuple[Any, Finding | None]:
     if ort is not None:
         return ort, None
@@ -300,13 +290,28 @@ def _imported(ort: Any) -> tuple[Any, Finding | None]:
     return ort, None
 
 
-def check_ort_cuda(profile: HardwareProfile, ort: Any = None) -> Finding:
+class _GpuCheckInputs(NamedTuple):
+    ort: Any
+    build: str  # e.g. "onnxruntime 1.31.1 (CPU build, get_device() CPU)"
+    cuda: str | None
+    providers: list[str]
+    gpu: Any  # GpuInfo | None
+
+
+def _gpu_check_inputs(profile: HardwareProfile, ort: Any) -> tuple[_GpuCheckInputs | None, Finding | None]:
+    """What both provider checks start from, or the finding that stops them (onnxruntime does not import)."""
     ort, problem = _imported(ort)
     if problem:
-        return problem
+        return None, problem
     text, cuda = _build_text(ort)
-    providers = list(ort.get_available_providers())
-    gpu = best_gpu(profile)
+    return _GpuCheckInputs(ort, text, cuda, list(ort.get_available_providers()), best_gpu(profile)), None
+
+
+def check_ort_cuda(profile: HardwareProfile, ort: Any = None) -> Finding:
+    inputs, problem = _gpu_check_inputs(profile, ort)
+    if inputs is None:
+        return problem
+    ort, text, cuda, providers, gpu = inputs
     gpu_install = "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu"
     if CUDA not in providers:
         if gpu is None:
@@ -324,12 +329,10 @@ def check_ort_cuda(profile: HardwareProfile, ort: Any = None) -> Finding:
 
 
 def check_ort_tensorrt(profile: HardwareProfile, ort: Any = None) -> Finding:
-    ort, problem = _imported(ort)
-    if problem:
+    inputs, problem = _gpu_check_inputs(profile, ort)
+    if inputs is None:
         return problem
-    text, cuda = _build_text(ort)
-    providers = list(ort.get_available_providers())
-    gpu = best_gpu(profile)
+    ort, text, cuda, providers, gpu = inputs
     if gpu is None:
         return skipped(f"no GPU, so {TRT} was not tried ({text})",
                        "nothing to fix for the cpu tier", providers=providers)

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ttspilot.config import default_cache_root
-from ttspilot.hardware import HardwareProfile, describe, probe, simulated_gpu, with_simulated_gpus
+from ttspilot.hardware import HardwareProfile, cuda_device_id, describe, probe, simulated_gpu, with_simulated_gpus
 from ttspilot.launcher.options import add_launch_flags, launch_options, setup_logging
 from ttspilot.launcher.run import LaunchOptions, Supervisor, server_command
 from ttspilot.tiers import ENGINE_SUPPORT, TierPlan, TuningProfile, plan, tuning_fingerprint
@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                              args.model_dir)
     tier_plan = plan(profile, ENGINE_SUPPORT[engine], load_tuning(profile, engine, voice_hash), model_hash=voice_hash)
     if tier_plan.gpu is not None:
-        options = replace(options, server_args=(*options.server_args, "--device_id", str(tier_plan.gpu.index)))
+        device_id = cuda_device_id(tier_plan.gpu.index)  # CUDA numbering, which CUDA_VISIBLE_DEVICES changes
+        options = replace(options, server_args=(*options.server_args, "--device_id", str(device_id)))
     if args.dry_run:
         print_plan(profile, tier_plan, options)
         return 0
