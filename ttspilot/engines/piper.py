@@ -12,7 +12,7 @@ import logging
 import queue
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -164,19 +164,23 @@ class PiperEngine(Engine):
                 {
                     "voice": m.file.stem,
                     "session_load_s": [round(o.load_seconds, 3) for o in m.opened],
-                    "cache": None if m.opened[0].cache is None else {
-                        "kind": m.opened[0].cache.kind, "status": m.opened[0].cache.status,
-                        "path": str(m.opened[0].cache.path), "reason": m.opened[0].cache.reason,
-                    },
+                    "cache": _describe_cache(m.opened[0]),
                 }
                 for m in self._models
             ],
         }
 
 
+def _describe_cache(session: OpenedSession) -> dict[str, Any] | None:
+    """The compiled artifact a session loaded (or why none), JSON-ready."""
+    if session.cache is None:
+        return None
+    return {**asdict(session.cache), "path": None if session.cache.path is None else str(session.cache.path)}
+
+
 def _require_device(session: OpenedSession, config: OptimizationConfig) -> None:
     """A GPU tier that landed on the CPU is a failed tier, not a slow success: the launcher moves on."""
-    if config.device == "cuda" and session.active_providers == ["CPUExecutionProvider"]:
+    if config.device == "cuda" and session.device == "cpu":
         why = "; ".join(f"{flag}: {state['reason']}" for flag, state in session.flags.items() if not state["active"])
         raise EngineLoadError(f"tier {config.tier} needs a GPU but ONNX Runtime runs on the CPU only ({why})")
 
@@ -203,5 +207,7 @@ def _load_model(file: VoiceFile, config: OptimizationConfig, cache_dir: Path) ->
         _require_device(session, config)
         opened.append(session)
         pool.put(PiperVoice(session=session.session, config=piper_config))
-    log.info("voice %s: %d session(s) on %s", file.stem, len(opened), ",".join(opened[0].active_providers))
+    cache = opened[0].cache
+    log.info("voice %s: %d session(s) on %s; compiled cache: %s", file.stem, len(opened),
+             ",".join(opened[0].active_providers), f"{cache.kind} {cache.status}" if cache else "none")
     return _LoadedModel(file, piper_config, pool, opened)
