@@ -208,3 +208,8 @@ def onnxruntime_version() -> str:
     import onnxruntime
 
     return onnxruntime.__version__
+
+
+def sm_tag(compute_capability: str | float) -> str:
+    """Compute capability as it appears in cache names: "8.9" -> "sm89" (never a fixed "mygpu")."""
+    return "sm" + str(compute_capability).replace(".", "")

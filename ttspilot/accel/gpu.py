@@ -22,10 +22,6 @@ class GpuDevice:
     compute_capability: str  # "8.9"
     memory_total_bytes: int
 
-    @property
-    def sm(self) -> str:
-        return "sm" + self.compute_capability.replace(".", "")
-
 
 @dataclass(frozen=True)
 class GpuPresence:

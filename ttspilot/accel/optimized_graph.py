@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ttspilot.accel.cache import CacheKey, CacheOutcome, ensure_entry
-from ttspilot.accel.fingerprint import CpuFeatures, FileHasher
+from ttspilot.accel.fingerprint import CpuFeatures, FileHasher, sm_tag
 from ttspilot.accel.providers import SessionSettings, apply_settings
 
 log = logging.getLogger("ttspilot.accel")
@@ -53,7 +53,7 @@ def graph_key(
     tags = [f"ort{ort_version}", cpu.tag]
     if device != "cpu":
         fields["compute_capability"] = compute_capability
-        tags.append("sm" + str(compute_capability).replace(".", ""))
+        tags.append(sm_tag(compute_capability))
     tags.append(f"src{source_sha256[:8]}")
     return CacheKey(graph_kind(device), Path(model_path).name.removesuffix(".onnx"), fields, tuple(tags))
 

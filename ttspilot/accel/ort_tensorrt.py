@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ttspilot.accel.cache import CacheKey, CacheOutcome, ensure_entry
-from ttspilot.accel.fingerprint import FileHasher
+from ttspilot.accel.fingerprint import FileHasher, sm_tag
 from ttspilot.accel.providers import TRT, ShapeProfile
 
 KIND = "ort-trt"
@@ -52,7 +52,7 @@ def ort_trt_key(
     tags = (
         f"ort{ort_version}",
         f"trt{trt_version}",
-        "sm" + compute_capability.replace(".", ""),
+        sm_tag(compute_capability),
         precision,
         f"src{source_sha256[:8]}",
     )

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ttspilot.accel.cache import CacheKey, CacheOutcome, atomic_write_bytes, ensure_entry
-from ttspilot.accel.fingerprint import FileHasher, hasher_for
+from ttspilot.accel.fingerprint import FileHasher, hasher_for, sm_tag
 from ttspilot.accel.providers import DEFAULT_TRT_WORKSPACE_BYTES, ShapeProfile, validate_profile
 
 log = logging.getLogger("ttspilot.accel")
@@ -222,7 +222,7 @@ def plan_key(
     }
     tags = (
         f"trt{tensorrt_version}",
-        "sm" + str(compute_capability).replace(".", ""),
+        sm_tag(compute_capability),
         precision,
         f"src{source_sha256[:8]}",
     )
@@ -259,7 +259,7 @@ def ensure_plan(
         fp16=fp16,
         profiles=profiles,
     )
-    timing = Path(cache_dir) / KIND / f"timing-trt{trt.__version__}-sm{str(compute_capability).replace('.', '')}.cache"
+    timing = Path(cache_dir) / KIND / f"timing-trt{trt.__version__}-{sm_tag(compute_capability)}.cache"
 
     def build(staging: Path) -> PlanBuild:
         return build_plan(
