@@ -21,7 +21,6 @@ from tests.diagnose.fakes import (
     gpu_profile,
 )
 from ttspilot.diagnose.capture import capture_native_stderr
-from ttspilot.hardware import cuda_device_id
 from ttspilot.diagnose.onnxruntime_check import (
     _encode_tiny_model,
     check_onnxruntime,
@@ -33,6 +32,7 @@ from ttspilot.diagnose.onnxruntime_check import (
     tiny_model_bytes,
 )
 from ttspilot.diagnose.result import Status
+from ttspilot.hardware import cuda_device_id
 
 
 def test_the_tiny_model_is_a_valid_onnx_model_and_the_hand_encoding_is_identical():

@@ -21,7 +21,7 @@ def dry_run(*args: str) -> str:
 
 
 def candidates(output: str) -> list[str]:
-    return re.findall(r"^\s+\d+\. (\w+):", output, flags=re.M)
+    return re.findall(r"^\s+\d+\. (\w+):", output, flags=re.MULTILINE)
 
 
 @pytest.mark.parametrize(

@@ -17,13 +17,9 @@ from pathlib import Path
 
 from ttspilot.accel.cache import CacheKey, CacheOutcome, ensure_entry
 from ttspilot.accel.fingerprint import FileHasher, sm_tag
-from ttspilot.accel.providers import TRT, ShapeProfile
+from ttspilot.accel.providers import TRT, ShapeProfile, profile_fields
 
 KIND = "ort-trt"
-
-
-def profile_fields(profile: ShapeProfile) -> dict[str, list[list[int]]]:
-    return {name: [[int(d) for d in shape] for shape in shapes] for name, shapes in profile.items()}
 
 
 def ort_trt_key(

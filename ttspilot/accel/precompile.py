@@ -26,9 +26,8 @@ from ttspilot.accel.cache import CacheWriteError, check_entry, describe_key_diff
 from ttspilot.accel.fingerprint import FileHasher, hasher_for
 from ttspilot.accel.gpu import GpuPresence, detect_gpu
 from ttspilot.accel.onnx_session import artifact_key, artifact_kind, open_session, voice_cache_dir
-from ttspilot.config import cache_dir_for
 from ttspilot.accel.providers import CUDA, TRT, plan_providers, unavailable_reason
-from ttspilot.config import TIERS, OptimizationConfig, config_from_flags
+from ttspilot.config import TIERS, OptimizationConfig, cache_dir_for, config_from_flags
 
 log = logging.getLogger("ttspilot.accel")
 

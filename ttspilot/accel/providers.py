@@ -27,6 +27,11 @@ PIPER_MAX_PHONEMES = 1024
 PIPER_OPT_PHONEMES = 256
 
 
+def profile_fields(profile: ShapeProfile) -> dict[str, list[list[int]]]:
+    """A shape profile as plain JSON lists, for cache keys and manifests."""
+    return {name: [[int(d) for d in shape] for shape in shapes] for name, shapes in profile.items()}
+
+
 def _flag(value: bool) -> str:
     return "True" if value else "False"
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from ttspilot.accel.cache import CacheKey, CacheOutcome, atomic_write_bytes, ensure_entry
 from ttspilot.accel.fingerprint import FileHasher, hasher_for, sm_tag
-from ttspilot.accel.providers import DEFAULT_TRT_WORKSPACE_BYTES, ShapeProfile, validate_profile
+from ttspilot.accel.providers import DEFAULT_TRT_WORKSPACE_BYTES, ShapeProfile, profile_fields, validate_profile
 
 log = logging.getLogger("ttspilot.accel")
 
@@ -218,7 +218,7 @@ def plan_key(
         "tensorrt": str(tensorrt_version),
         "compute_capability": str(compute_capability),
         "precision": precision,
-        "profile": {name: [[int(d) for d in s] for s in shapes] for name, shapes in profiles.items()},
+        "profile": profile_fields(profiles),
     }
     tags = (
         f"trt{tensorrt_version}",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -18,20 +17,14 @@ import time
 
 import httpx
 
-from ttspilot.launcher.child import REPO_ROOT
+from ttspilot.launcher.child import REPO_ROOT, free_loopback_port
 
 CLIENT_TEXT = "Ready when you are."
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def one_start(timeout: float = 120.0) -> float:
     """Seconds from launching to a 200 with audio for a client polling the port."""
-    port = _free_port()
+    port = free_loopback_port()
     url = f"http://127.0.0.1:{port}/inference_sft"
     started = time.perf_counter()
     launcher = subprocess.Popen(

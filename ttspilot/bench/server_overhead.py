@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -27,13 +25,14 @@ from tabulate import tabulate
 from ttspilot.bench.texts import ENGLISH
 from ttspilot.config import ServerSettings, config_from_flags
 from ttspilot.engines.piper import PiperEngine
+from ttspilot.launcher.child import ServerChild
 from ttspilot.server.app import create_app
 
 DETERMINISTIC = {"noise_scale": 0.0, "noise_w": 0.0}
 
 
-def median_of(repeats: int, measure: Callable[[], float]) -> float:
-    return statistics.median(measure() for _ in range(repeats))
+def median_of(repeats: int, measure: Callable[..., float], *args: object) -> float:
+    return statistics.median(measure(*args) for _ in range(repeats))
 
 
 def raw_rtf(engine: PiperEngine, text: str) -> float:
@@ -114,24 +113,21 @@ def wait_ready(url: str, timeout: float = 90) -> None:
     raise RuntimeError(f"server at {url} not ready")
 
 
-def rss_over_requests(port: int, text: str, requests: int = 20) -> list[float]:
+def rss_over_requests(text: str, requests: int = 20) -> list[float]:
     """RSS (MB) of a separate server process after each long request."""
-    repo = Path(__file__).resolve().parents[2]
-    process = subprocess.Popen(
-        [sys.executable, str(repo / "fastapi_server.py"), "--port", str(port), "--log_level", "warning"], cwd=repo
-    )
+    child = ServerChild.on_free_port(["--log_level", "warning"])
+    child.start()
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(url)
+        if (reason := child.wait_ready(90)) is not None:
+            raise RuntimeError(f"server did not start: {reason}")
         rss = []
-        with httpx.Client(base_url=url, timeout=120) as client:
+        with httpx.Client(base_url=child.url, timeout=120) as client:
             for _ in range(requests):
                 client.get("/inference_sft", params={"tts_text": text}).raise_for_status()
-                rss.append(psutil.Process(process.pid).memory_info().rss / 2**20)
+                rss.append(psutil.Process(child.process.pid).memory_info().rss / 2**20)
         return rss
     finally:
-        process.terminate()
-        process.wait(15)
+        child.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,14 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     with InProcessServer(engine, args.port) as url, httpx.Client(base_url=url, timeout=120) as client:
         for name, text in ENGLISH.items():
             raw_rtf(engine, text), server_rtf(client, text)  # warm both paths for this length
-            raw = median_of(args.repeats, lambda: raw_rtf(engine, text))
-            served = median_of(args.repeats, lambda: server_rtf(client, text))
+            raw = median_of(args.repeats, raw_rtf, engine, text)
+            served = median_of(args.repeats, server_rtf, client, text)
             rows.append([f"{name} ({len(text)} ch)", f"{raw:.4f}", f"{served:.4f}", f"{served / raw:.2f}", "<= 1.10"])
         long_text = ENGLISH["long"]
-        first_raw = median_of(args.repeats, lambda: raw_first_chunk_seconds(engine, long_text))
-        first_served = median_of(args.repeats, lambda: server_first_audio_seconds(client, long_text))
-        one_call = median_of(args.repeats, lambda: one_call_rtf(engine, long_text))
-        split = median_of(args.repeats, lambda: server_split_rtf(client, long_text))
+        first_raw = median_of(args.repeats, raw_first_chunk_seconds, engine, long_text)
+        first_served = median_of(args.repeats, server_first_audio_seconds, client, long_text)
+        one_call = median_of(args.repeats, one_call_rtf, engine, long_text)
+        split = median_of(args.repeats, server_split_rtf, client, long_text)
     print(tabulate(rows, ["text", "raw engine RTF", "server RTF", "ratio", "goal"], tablefmt="github"))
     print()
     print(tabulate(
@@ -167,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         ],
         ["measure", "value", "goal"], tablefmt="github",
     ))
-    rss = rss_over_requests(args.port + 1, ENGLISH["long"])
+    rss = rss_over_requests(ENGLISH["long"])
     growth = (rss[19] - rss[9]) / rss[9]
     print()
     print(f"server RSS after request 10: {rss[9]:.0f} MB, after 20: {rss[19]:.0f} MB, growth {growth:+.1%} "

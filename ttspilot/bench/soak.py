@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -20,7 +19,7 @@ import psutil
 
 from ttspilot.bench.load import LoadSpec, run_load
 from ttspilot.bench.texts import ENGLISH
-from ttspilot.launcher.child import SERVER_SCRIPT, ServerChild
+from ttspilot.launcher.child import ServerChild
 
 MAX_RSS_GROWTH = 0.10
 
@@ -41,22 +40,14 @@ class SoakReport:
         return self.server_errors == 0 and self.rss_growth < MAX_RSS_GROWTH
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
 def soak(clients: int, duration_s: float, stream: bool, text: str, server_args: list[str]) -> SoakReport:
     """Start a server, warm it, measure RSS, run the load, measure RSS again, stop the server."""
-    url = f"http://127.0.0.1:{_free_port()}"
-    port = url.rsplit(":", 1)[1]
-    command = [sys.executable, str(SERVER_SCRIPT), "--port", port, "--log_level", "warning", *server_args]
-    child = ServerChild(command, url)
+    child = ServerChild.on_free_port(["--log_level", "warning", *server_args])
+    url = child.url
     child.start()
     try:
         reason = child.wait_ready(120)

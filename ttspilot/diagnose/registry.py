@@ -24,7 +24,6 @@ from ttspilot.hardware import HardwareProfile, probe
 from ttspilot.tiers import ENGINE_SUPPORT, plan
 
 
-
 class Context:
     """What the checks share: the options, and facts probed once, on first use."""
 

@@ -121,7 +121,7 @@ def _recording_logger(trt: Any) -> Any:
             trt.ILogger.__init__(self)
             self.messages: list[str] = []
 
-        def log(self, severity, msg):  # noqa: ANN001 - TensorRT's callback signature
+        def log(self, severity, msg):
             try:
                 level = int(severity)
             except (TypeError, ValueError):

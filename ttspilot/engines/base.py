@@ -67,7 +67,7 @@ class Engine(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, model_dir: Path | None, config: OptimizationConfig) -> "Engine":
+    def load(cls, model_dir: Path | None, config: OptimizationConfig) -> Engine:
         """Load the model; `model_dir=None` means the embedded voice."""
 
     @abstractmethod

@@ -65,7 +65,7 @@ class _LoadedModel:
 
     file: VoiceFile
     piper_config: Any  # piper.config.PiperConfig
-    sessions: "queue.Queue[Any]"  # PiperVoice objects, one per pooled session
+    sessions: queue.Queue[Any]  # PiperVoice objects, one per pooled session
     opened: list[OpenedSession]
 
     @contextmanager
@@ -97,7 +97,7 @@ class PiperEngine(Engine):
                 self._voices[model.file.stem] = (model, None, Voice(model.file.stem, model.file.stem, language, self.name))
 
     @classmethod
-    def load(cls, model_dir: Path | None, config: OptimizationConfig) -> "PiperEngine":
+    def load(cls, model_dir: Path | None, config: OptimizationConfig) -> PiperEngine:
         """Load the operator's voices from `model_dir` (first is default) plus the embedded voice."""
         files: list[VoiceFile] = []
         if model_dir is not None:

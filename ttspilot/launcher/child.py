@@ -7,6 +7,7 @@ kept so a failed tier can be explained in one line.
 from __future__ import annotations
 
 import io
+import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +24,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVER_SCRIPT = REPO_ROOT / "fastapi_server.py"
 
 
+def free_loopback_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @dataclass
 class ServerChild:
     """A running fastapi_server.py with the arguments it was started with."""
@@ -32,6 +40,13 @@ class ServerChild:
     process: subprocess.Popen = field(init=False)
     last_error: str = field(default="", init=False)
     _relay: threading.Thread = field(init=False)
+
+    @classmethod
+    def on_free_port(cls, server_args: list[str]) -> ServerChild:
+        """fastapi_server.py on a free loopback port, for benchmarks and soaks that run their own server."""
+        port = free_loopback_port()
+        command = [sys.executable, str(SERVER_SCRIPT), "--host", "127.0.0.1", "--port", str(port), *server_args]
+        return cls(command, f"http://127.0.0.1:{port}")
 
     def start(self) -> None:
         self.process = subprocess.Popen(

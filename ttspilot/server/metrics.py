@@ -7,7 +7,6 @@ from collections.abc import Callable
 from fastapi import FastAPI, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ttspilot.server.stats import RequestTiming

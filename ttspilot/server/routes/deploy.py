@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
-from ttspilot.engines.base import UnsupportedFeature
 from ttspilot.encoders import AUDIO_RESPONSE
+from ttspilot.engines.base import UnsupportedFeature
 from ttspilot.server.errors import ERROR_RESPONSES
 from ttspilot.server.jobs import make_job
 from ttspilot.server.responses import request_id, respond

@@ -12,8 +12,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 
 from ttspilot.audio import pcm_bytes
-from ttspilot.engines.base import EngineError
 from ttspilot.encoders import AUDIO_RESPONSE
+from ttspilot.engines.base import EngineError
 from ttspilot.server.errors import ERROR_RESPONSES, BadRequest
 from ttspilot.server.jobs import make_job
 from ttspilot.server.pipeline import Overloaded, SynthesisJob, SynthesisTimeout
