@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ttspilot.config import ServerSettings
-from ttspilot.server.errors import error_body
+from ttspilot.server.errors import HTTP_ERROR_TYPES, error_body
 
 OPEN_PATHS = frozenset({"/health"})
 
@@ -99,7 +99,7 @@ class BodyLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        await _send_json(send, 413, error_body(f"request body is larger than {self.max_bytes} bytes", "too_large"))
+        await _send_json(send, 413, error_body(f"request body is larger than {self.max_bytes} bytes", HTTP_ERROR_TYPES[413]))
 
 
 class WebSocketLimit:
