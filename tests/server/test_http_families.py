@@ -316,9 +316,11 @@ def test_openai_sse_stream_format(oai):
 
 def test_openai_sse_mp3_deltas_join_into_a_file(server):
     response = httpx.post(
-        server.url + "/v1/audio/speech", json={"input": TEXT, "response_format": "mp3", "stream_format": "sse"}, timeout=60
+        server.url + "/v1/audio/speech", timeout=60,
+        json={"input": TEXT, "response_format": "mp3", "stream_format": "sse"},
     )
-    body = b"".join(base64.b64decode(e["audio"]) for e in sse_events(response.text) if e["type"] == "speech.audio.delta")
+    deltas = [event for event in sse_events(response.text) if event["type"] == "speech.audio.delta"]
+    body = b"".join(base64.b64decode(event["audio"]) for event in deltas)
     assert_speech(*decode_any(body), TEXT)
 
 
@@ -349,7 +351,8 @@ def test_openai_instructions_the_engine_cannot_follow_are_flagged(oai):
 
 def test_openai_voice_object_form(server):
     response = httpx.post(
-        server.url + "/v1/audio/speech", json={"input": TEXT, "voice": {"id": "en_US-joe-medium"}, "stream": False}, timeout=60
+        server.url + "/v1/audio/speech", timeout=60,
+        json={"input": TEXT, "voice": {"id": "en_US-joe-medium"}, "stream": False},
     )
     assert response.status_code == 200
     assert_speech(*decode_any(response.content), TEXT)

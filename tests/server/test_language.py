@@ -17,7 +17,10 @@ def test_letters_digits_and_symbols_are_speakable(text):
     assert has_speakable(text)
 
 
-@pytest.mark.parametrize(("language", "scripts"), [("en-us", ("LATIN",)), ("cmn", ("CJK",)), ("ru", ("CYRILLIC",)), ("ja", ("CJK", "HIRAGANA", "KATAKANA"))])
+@pytest.mark.parametrize(
+    ("language", "scripts"),
+    [("en-us", ("LATIN",)), ("cmn", ("CJK",)), ("ru", ("CYRILLIC",)), ("ja", ("CJK", "HIRAGANA", "KATAKANA"))],
+)
 def test_scripts_of_language(language, scripts):
     assert scripts_of(language) == scripts
 

@@ -180,7 +180,8 @@ def test_warmup_is_admitted_like_any_request(tight):
     wait_idle(tight.url)
     warm = httpx.post(tight.url + "/warmup_trt", timeout=30)
     assert warm.status_code == 200
-    found = httpx.get(tight.url + "/performance_info", params={"request_id": warm.json()["request_id"]}).json()["request"]
+    params = {"request_id": warm.json()["request_id"]}
+    found = httpx.get(tight.url + "/performance_info", params=params).json()["request"]
     assert found["route"] == "/warmup_trt" and found["outcome"] == "ok" and found["audio_s"] > 1.0
 
 

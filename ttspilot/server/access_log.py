@@ -41,9 +41,10 @@ class AccessLog:
         try:
             await self.app(scope, receive, remember)
         finally:
-            timing = self.stats.find(request_id) if request_id else None
-            text = f" text={timing.characters} chars" if timing else ""
-            log.info(
-                "%s %s %d %.3f s id=%s%s", scope["method"], scope["path"], status,
-                time.perf_counter() - started, request_id or "-", text,
-            )
+            if log.isEnabledFor(logging.INFO):
+                self._log(scope, status, request_id, time.perf_counter() - started)
+
+    def _log(self, scope: Scope, status: int, request_id: str, seconds: float) -> None:
+        timing = self.stats.find(request_id) if request_id else None
+        text = f" text={timing.characters} chars" if timing else ""
+        log.info("%s %s %d %.3f s id=%s%s", scope["method"], scope["path"], status, seconds, request_id or "-", text)

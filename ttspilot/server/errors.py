@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -56,6 +57,11 @@ def error_body(message: str, kind: str) -> dict[str, object]:
 
 # The error `type` for a status Starlette or a guard raises, the same whichever layer refuses.
 HTTP_ERROR_TYPES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+def error_json(message: str, kind: str) -> bytes:
+    """The same body as bytes, for layers below FastAPI's handlers (ASGI guards, the HTTP protocol)."""
+    return json.dumps(error_body(message, kind)).encode()
 
 
 def _field(item: dict[str, Any]) -> str:

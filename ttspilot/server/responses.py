@@ -44,7 +44,9 @@ def stream_headers(job: SynthesisJob, timing: RequestTiming) -> dict[str, str]:
     return {"X-Request-ID": timing.request_id, "X-Sample-Rate": str(job.sample_rate)}
 
 
-def warning_headers(engine: Engine, job: SynthesisJob, timing: RequestTiming, notices: Sequence[str] = ()) -> dict[str, str]:
+def warning_headers(
+    engine: Engine, job: SynthesisJob, timing: RequestTiming, notices: Sequence[str] = ()
+) -> dict[str, str]:
     """What the client should know about its audio, as a `Warning: 299` header (RFC 7234), each also logged once.
 
     The audio is still sent: the text's script outside the voice's language, or a field this engine ignores.

@@ -54,7 +54,8 @@ class SpeechRequest(BaseModel):
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
     speed: float = Field(default=1.0, ge=OPENAI_SPEED[0], le=OPENAI_SPEED[1], description="OpenAI's range, 0.25 to 4.0")
     stream: bool = Field(
-        default=True, description="send the body as it is produced (false: whole file with exact length and timing headers)"
+        default=True,
+        description="send the body as it is produced (false: whole file with exact length and timing headers)",
     )
     stream_format: Literal["audio", "sse"] = Field(
         default="audio",

@@ -24,7 +24,7 @@ router = APIRouter(tags=["v1 API"], responses=ERROR_RESPONSES)
 
 
 class TtsRequest(BaseModel):
-    """A field this API does not know is refused (422) rather than ignored, so a typo never speaks in the wrong voice."""
+    """A field this API does not know is refused (422), not ignored: a typo never speaks in the wrong voice."""
 
     model_config = ConfigDict(extra="forbid")
 
