@@ -51,8 +51,8 @@ def warning_headers(
 
     The audio is still sent: the text's script outside the voice's language, or a field this engine ignores.
     """
-    language = next(voice.language for voice in engine.voices() if voice.id == job.voice)
-    found = [*notices, *filter(None, [coverage_warning(job.text, language)])]
+    language = next((voice.language for voice in engine.voices() if voice.id == job.voice), None)
+    found = [*notices, *filter(None, [language and coverage_warning(job.text, language)])]
     for notice in found:
         log.warning("request %s: %s", timing.request_id, notice)
     return {"Warning": ", ".join(f'299 - "{notice}"' for notice in found)} if found else {}
