@@ -39,7 +39,10 @@ def test_resampler_keeps_duration_across_chunks(out_rate):
     assert np.sqrt(np.mean(middle**2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.05)
 
 
-def test_resampler_same_rate_is_identity():
+def test_resampler_same_rate_is_identity_across_chunks():
     audio = tone(0.1, 22050)
-    assert Resampler(22050, 22050).process(audio) is not None
-    assert np.array_equal(Resampler(22050, 22050).process(audio), audio)
+    resampler = Resampler(22050, 22050)
+    parts = [resampler.process(chunk.astype(np.float64)) for chunk in np.array_split(audio, 3)]
+    parts.append(resampler.process(np.zeros(0, dtype=np.float32), last=True))
+    assert all(part.dtype == np.float32 for part in parts)
+    assert np.array_equal(np.concatenate(parts), audio)

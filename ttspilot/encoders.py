@@ -4,6 +4,7 @@ libsndfile (through soundfile) encodes WAV, FLAC, MP3 and Ogg Opus; AAC (ADTS) u
 PyAV when it is installed (`pip install av`). A streamed encoder emits bytes as
 libsndfile writes them; the few header bytes libsndfile rewrites at close (FLAC's
 total length, MP3's info frame) stay as first sent, which players accept for streams.
+A whole file is written in one go, so its header states the exact length.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ AUDIO_RESPONSE: dict[int | str, dict] = {
     }
 }
 _SNDFILE = {"flac": ("FLAC", "PCM_16"), "mp3": ("MP3", "MPEG_LAYER_III"), "opus": ("OGG", "OPUS")}
+_WHOLE_SNDFILE = {"wav": ("WAV", "PCM_16"), **_SNDFILE}
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 
 
@@ -123,10 +125,11 @@ class StreamEncoder:
 
 
 def encode_whole(audio: np.ndarray, sample_rate: int, audio_format: str) -> bytes:
-    """One complete file; WAV gets exact sizes in its header."""
-    if audio_format == "wav":
+    """One complete file whose header states its real length (WAV sizes, FLAC total samples, MP3 info frame)."""
+    if audio_format in _WHOLE_SNDFILE:
+        container, subtype = _WHOLE_SNDFILE[audio_format]
         buffer = io.BytesIO()
-        soundfile.write(buffer, to_int16(audio), sample_rate, format="WAV", subtype="PCM_16")
+        soundfile.write(buffer, to_int16(audio), sample_rate, format=container, subtype=subtype)
         return buffer.getvalue()
     encoder = StreamEncoder(audio_format, sample_rate)
     return encoder.start() + encoder.encode(audio) + encoder.finish()

@@ -7,12 +7,14 @@ import base64
 import io
 import json
 import time
+import wave
 
 import av
 import httpx
 import numpy as np
 import openai
 import pytest
+import soundfile
 import websockets
 
 from tests.support import assert_speech, decode_wav
@@ -81,7 +83,7 @@ def test_openai_whole_response_has_timing_headers(server):
 
 
 def test_openai_errors(oai, server):
-    with pytest.raises(openai.BadRequestError, match="alloy"):
+    with pytest.raises(openai.NotFoundError, match="alloy"):
         oai.audio.speech.create(model="tts-1", voice="nobody", input=TEXT)
     with pytest.raises(openai.BadRequestError, match="tts-1"):
         oai.audio.speech.create(model="whisper-1", voice="alloy", input=TEXT)
@@ -124,6 +126,13 @@ def test_v1_errors(server):
     assert httpx.post(server.url + "/v1/tts", json={"text": ""}).status_code == 400
     unknown = httpx.post(server.url + "/v1/tts", json={"text": "hi", "speaker": "ghost"})
     assert unknown.status_code == 404 and "en_US-joe-medium" in unknown.json()["message"]
+    by_voice = httpx.post(server.url + "/v1/tts", json={"text": "hi", "voice": "nonexistent"})
+    assert by_voice.status_code == 404 and by_voice.json()["valid_voices"] == ["en_US-joe-medium"]
+    typo = httpx.post(server.url + "/v1/tts", json={"text": "hi", "voise": "en_US-joe-medium", "sped": 2})
+    assert typo.status_code == 422
+    assert typo.json()["error"] == {"message": "unknown fields: voise, sped", "type": "unknown_field"}
+    bad_value = httpx.post(server.url + "/v1/tts", json={"text": "hi", "speed": "fast"})
+    assert bad_value.status_code == 400 and "speed" in bad_value.json()["message"]
     assert httpx.post(server.url + "/v1/tts", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
 
 
@@ -177,3 +186,200 @@ def test_metrics_count_requests_and_audio(server):
     assert "ttspilot_queue_depth" in text
     audio_seconds = float(next(line.split()[-1] for line in text.splitlines() if line.startswith("ttspilot_audio_seconds_total")))
     assert audio_seconds > 1.0
+
+
+def test_v1_voice_is_an_alias_of_speaker(server):
+    response = httpx.post(server.url + "/v1/tts", json={"text": TEXT, "voice": "en_US-joe-medium"}, timeout=60)
+    assert response.status_code == 200
+    assert_speech(*decode_wav(response.content), TEXT)
+
+
+UNKNOWN_VOICE = [
+    ("get", "/inference_sft", {"params": {"tts_text": "hi", "spk_id": "ghost"}}),
+    ("post", "/v1/tts", {"json": {"text": "hi", "speaker": "ghost"}}),
+    ("post", "/v1/tts/stream", {"json": {"text": "hi", "voice": "ghost"}}),
+    ("post", "/v1/audio/speech", {"json": {"input": "hi", "voice": "ghost"}}),
+    ("post", "/tts/stream", {"data": {"text": "hi", "speaker": "ghost"}}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "field"), UNKNOWN_VOICE)
+def test_unknown_voice_is_the_same_404_in_every_family(server, method, path, field):
+    response = getattr(httpx, method)(server.url + path, timeout=30, **field)
+    assert response.status_code == 404
+    body = response.json()
+    assert body["error"]["type"] == "voice_not_found" and "en_US-joe-medium" in body["valid_voices"]
+
+
+NOTHING_TO_SPEAK = [
+    ("get", "/inference_sft", lambda text: {"params": {"tts_text": text}}),
+    ("post", "/v1/tts", lambda text: {"json": {"text": text}}),
+    ("post", "/v1/audio/speech", lambda text: {"json": {"input": text}}),
+    ("post", "/tts/stream", lambda text: {"data": {"text": text}}),
+]
+
+
+@pytest.mark.parametrize("text", ["...", "?!", " -- "])
+@pytest.mark.parametrize(("method", "path", "field"), NOTHING_TO_SPEAK)
+def test_punctuation_alone_is_nothing_to_speak(server, method, path, field, text):
+    response = getattr(httpx, method)(server.url + path, timeout=30, **field(text))
+    assert response.status_code == 400 and "nothing to speak" in response.json()["message"]
+
+
+def header_frames(body: bytes, audio_format: str) -> list[int]:
+    """Frames as each reader sees them: the header for wave and soundfile, the decoded samples for FFmpeg."""
+    with av.open(io.BytesIO(body)) as container:
+        decoded = sum(frame.samples for frame in container.decode(audio=0))
+    frames = [soundfile.info(io.BytesIO(body)).frames, decoded]
+    if audio_format == "wav":
+        with wave.open(io.BytesIO(body)) as reader:
+            frames.append(reader.getnframes())
+    return frames
+
+
+WHOLE_FILES = [
+    ("/v1/tts", {"text": TEXT, "format": "wav"}, "wav"),
+    ("/v1/tts", {"text": TEXT, "format": "flac"}, "flac"),
+    ("/v1/tts", {"text": TEXT, "format": "mp3"}, "mp3"),
+    ("/v1/tts", {"text": TEXT, "format": "opus", "sample_rate": 48000}, "opus"),
+    ("/v1/audio/speech", {"input": TEXT, "response_format": "wav", "stream": False}, "wav"),
+    ("/v1/audio/speech", {"input": TEXT, "response_format": "flac", "stream": False}, "flac"),
+    ("/v1/audio/speech", {"input": TEXT, "response_format": "mp3", "stream": False}, "mp3"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "audio_format"), WHOLE_FILES)
+def test_whole_file_header_states_the_audio_length(server, path, body, audio_format):
+    response = httpx.post(server.url + path, json=body, timeout=60)
+    assert response.status_code == 200
+    frames = header_frames(response.content, audio_format)
+    expected = float(response.headers["x-audio-duration"]) * int(response.headers["x-sample-rate"])
+    assert len(set(frames)) == 1, frames
+    assert frames[0] == pytest.approx(expected, abs=0.01 * expected)
+
+
+WHOLE_RESPONSES = [
+    ("get", "/inference_sft", {"params": {"tts_text": TEXT}}),
+    ("get", "/inference_sft", {"params": {"tts_text": TEXT, "format": "pcm"}}),
+    ("post", "/inference_sft", {"data": {"tts_text": TEXT}}),
+    ("post", "/v1/tts", {"json": {"text": TEXT, "format": "mp3"}}),
+    ("post", "/v1/audio/speech", {"json": {"input": TEXT, "stream": False}}),
+    ("post", "/v1/audio/speech", {"json": {"input": TEXT, "stream": False, "response_format": "pcm"}}),
+]
+WHOLE_HEADERS = {"x-request-id", "x-processing-time", "x-audio-duration", "x-rtf", "x-sample-rate", "server-timing"}
+
+
+@pytest.mark.parametrize(("method", "path", "field"), WHOLE_RESPONSES)
+def test_every_whole_response_carries_every_timing_header(server, method, path, field):
+    response = getattr(httpx, method)(server.url + path, timeout=60, **field)
+    assert response.status_code == 200
+    assert WHOLE_HEADERS <= set(response.headers)
+    assert float(response.headers["x-rtf"]) > 0 and float(response.headers["x-audio-duration"]) > 0
+
+
+STREAMED_RESPONSES = [
+    ("/v1/tts/stream", {"json": {"text": TEXT}}),
+    ("/v1/audio/speech", {"json": {"input": TEXT}}),
+    ("/v1/audio/speech", {"json": {"input": TEXT, "stream_format": "sse"}}),
+    ("/tts/stream", {"data": {"text": TEXT}}),
+]
+
+
+@pytest.mark.parametrize(("path", "field"), STREAMED_RESPONSES)
+def test_streamed_response_has_id_and_rate_and_timings_by_id(server, path, field):
+    with httpx.stream("POST", server.url + path, timeout=60, **field) as response:
+        assert response.status_code == 200
+        assert {"x-request-id", "x-sample-rate"} <= set(response.headers)
+        request_id = response.headers["x-request-id"]
+        response.read()
+    found = httpx.get(server.url + "/performance_info", params={"request_id": request_id}).json()["request"]
+    assert found["outcome"] == "ok" and found["audio_s"] > 1 and found["rtf"] > 0
+
+
+def sse_events(body: str) -> list[dict]:
+    return [json.loads(line.removeprefix("data: ")) for line in body.splitlines() if line.startswith("data: ")]
+
+
+def test_openai_sse_stream_format(oai):
+    with oai.audio.speech.with_streaming_response.create(
+        model="gpt-4o-mini-tts", voice="alloy", input=TEXT, response_format="pcm", stream_format="sse"
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(response.text())
+    *deltas, done = events
+    assert {event["type"] for event in deltas} == {"speech.audio.delta"} and len(deltas) >= 1
+    assert done["type"] == "speech.audio.done"
+    assert done["usage"]["total_tokens"] == done["usage"]["input_tokens"] + done["usage"]["output_tokens"] > 0
+    pcm = b"".join(base64.b64decode(event["audio"]) for event in deltas)
+    assert_speech(np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32767, 24000, TEXT)
+
+
+def test_openai_sse_mp3_deltas_join_into_a_file(server):
+    response = httpx.post(
+        server.url + "/v1/audio/speech", timeout=60,
+        json={"input": TEXT, "response_format": "mp3", "stream_format": "sse"},
+    )
+    deltas = [event for event in sse_events(response.text) if event["type"] == "speech.audio.delta"]
+    body = b"".join(base64.b64decode(event["audio"]) for event in deltas)
+    assert_speech(*decode_any(body), TEXT)
+
+
+def test_openai_speed_range_is_openais(oai, server):
+    def seconds(speed: float) -> float:
+        audio = oai.audio.speech.create(model="tts-1", voice="alloy", input=TEXT, response_format="wav", speed=speed)
+        samples, rate = decode_any(audio.content)
+        assert np.isfinite(samples).all() and np.sqrt(np.mean(samples**2)) > 0.01
+        return len(samples) / rate
+
+    slowest, normal, fastest = seconds(0.25), seconds(1.0), seconds(4.0)
+    assert slowest > 3 * normal and fastest < 0.6 * normal  # Piper's frames per phoneme floor flattens 4.0 to about 2x
+    with pytest.raises(openai.BadRequestError, match="speed"):
+        oai.audio.speech.create(model="tts-1", voice="alloy", input=TEXT, speed=4.5)
+    other_family = httpx.post(server.url + "/v1/tts", json={"text": TEXT, "speed": 4.0})
+    assert other_family.status_code == 400 and "between 0.5 and 2.0" in other_family.json()["message"]
+
+
+def test_openai_instructions_the_engine_cannot_follow_are_flagged(oai):
+    response = oai.audio.speech.with_raw_response.create(
+        model="gpt-4o-mini-tts", voice="alloy", input=TEXT, instructions="Whisper, slowly."
+    )
+    assert "engine piper cannot follow instructions" in response.headers["warning"]
+    assert response.headers["warning"].startswith('299 - "')
+    plain = oai.audio.speech.with_raw_response.create(model="tts-1", voice="alloy", input=TEXT)
+    assert "warning" not in plain.headers
+
+
+def test_openai_voice_object_form(server):
+    response = httpx.post(
+        server.url + "/v1/audio/speech", timeout=60,
+        json={"input": TEXT, "voice": {"id": "en_US-joe-medium"}, "stream": False},
+    )
+    assert response.status_code == 200
+    assert_speech(*decode_any(response.content), TEXT)
+
+
+@pytest.mark.parametrize("text", ["你好，世界。今天天气很好。", "😀 🎉 😀"])
+def test_text_outside_the_voice_language_is_spoken_with_a_warning(server, text):
+    response = httpx.post(server.url + "/v1/tts", json={"text": text}, timeout=60)
+    assert response.status_code == 200
+    assert response.headers["warning"].startswith('299 - "') and "en-us" in response.headers["warning"]
+    request_id = response.headers["x-request-id"]
+    deadline = time.monotonic() + 5
+    while f"request {request_id}: " not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert f"request {request_id}: " in server.log()
+    english = httpx.post(server.url + "/v1/tts", json={"text": TEXT}, timeout=60)
+    assert "warning" not in english.headers
+
+
+def test_access_log_keeps_the_text_out(server):
+    secret = "My private diary entry number 7312 about the zebra."
+    response = httpx.get(server.url + "/inference_sft", params={"tts_text": secret}, timeout=60)
+    request_id = response.headers["x-request-id"]
+    deadline = time.monotonic() + 5
+    while request_id not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = server.log()
+    assert "zebra" not in log and "diary" not in log
+    line = next(line for line in log.splitlines() if request_id in line)
+    assert "GET /inference_sft 200" in line and f"text={len(secret)} chars" in line

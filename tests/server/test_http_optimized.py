@@ -162,8 +162,12 @@ def test_list_voices_warmup_health_docs(client):
     voices = client.get("/list_voices").json()
     assert voices["default"] == "en_US-joe-medium"
     assert voices["voices"][0]["engine"] == "piper"
-    warm = client.post("/warmup_trt").json()
-    assert warm["warmed_up"] is True and warm["tensorrt_active"] is False
+    warm = client.post("/warmup_trt")
+    assert warm.status_code == 200 and warm.json()["tensorrt_active"] is False
+    request_id = warm.headers["x-request-id"]
+    assert warm.json()["request_id"] == request_id and warm.json()["warmed_up"] is True
+    found = client.get("/performance_info", params={"request_id": request_id}).json()["request"]
+    assert found["route"] == "/warmup_trt" and found["outcome"] == "ok" and found["audio_s"] > 1.0
     health = client.get("/health")
     assert health.status_code == 200 and health.json()["status"] == "ready"
     assert client.get("/docs").status_code == 200

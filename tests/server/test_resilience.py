@@ -134,6 +134,10 @@ def test_body_limits(tight):
 
     streamed = httpx.post(tight.url + "/tts/stream", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"})
     assert streamed.status_code == 413
+    assert streamed.json() == big.json() == {
+        "error": {"message": "request body is larger than 65536 bytes", "type": "too_large"},
+        "message": "request body is larger than 65536 bytes",
+    }
     assert httpx.get(tight.url + "/health").status_code == 200
 
 
@@ -160,6 +164,30 @@ def test_websocket_connection_limit_and_overload_message(tight):
     refused, replies = asyncio.run(scenario())
     assert refused.startswith("1013") or refused == "http 403", refused
     assert replies[-1]["type"] == "done"
+
+
+def test_warmup_is_admitted_like_any_request(tight):
+    """Admission full: /warmup_trt answers 503 like /inference_sft, then runs as a counted request."""
+
+    def long_request(_: int) -> int:
+        return httpx.get(tight.url + "/inference_sft", params={"tts_text": LONG}, timeout=60).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        running = list(map(lambda n: pool.submit(long_request, n), range(2)))
+        deadline = time.monotonic() + 10
+        while httpx.get(tight.url + "/performance_info").json()["pipeline"]["admitted"] < 2:
+            assert time.monotonic() < deadline, "the long requests were never admitted together"
+            time.sleep(0.02)
+        busy = httpx.post(tight.url + "/warmup_trt", timeout=30)
+        refused = httpx.get(tight.url + "/inference_sft", params={"tts_text": SHORT}, timeout=30)
+        assert {future.result() for future in running} <= {200, 504}  # 504: a slow shared machine, not the point here
+    assert busy.status_code == refused.status_code == 503 and "busy" in busy.json()["message"]
+    wait_idle(tight.url)
+    warm = httpx.post(tight.url + "/warmup_trt", timeout=30)
+    assert warm.status_code == 200
+    params = {"request_id": warm.json()["request_id"]}
+    found = httpx.get(tight.url + "/performance_info", params=params).json()["request"]
+    assert found["route"] == "/warmup_trt" and found["outcome"] == "ok" and found["audio_s"] > 1.0
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from ttspilot import __version__
 from ttspilot.config import ServerSettings
 from ttspilot.engines.base import Engine
+from ttspilot.server.access_log import AccessLog
 from ttspilot.server.errors import install_error_handlers
 from ttspilot.server.guards import install_guards
 from ttspilot.server.metrics import ServerMetrics
@@ -53,6 +54,7 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> FastAP
     install_error_handlers(app)
     metrics.install(app)
     install_guards(app, settings)
+    app.add_middleware(AccessLog, stats=stats)
     app.include_router(health.router)
     for family in (optimized, openai, v1, deploy):
         app.include_router(family.router)

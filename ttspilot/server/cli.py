@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_signals()
     uvicorn.run(
         create_app(engine, settings), host=settings.host, port=settings.port, log_level=args.log_level,
-        timeout_graceful_shutdown=settings.shutdown_grace,
+        timeout_graceful_shutdown=settings.shutdown_grace, access_log=False,  # ttspilot.access logs without the text
     )
     log.info("server stopped")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -31,6 +32,7 @@ _ERROR_MEANINGS = {
     401: "missing or invalid API key",
     404: "unknown voice (the valid ones are listed)",
     413: "text or body too large",
+    422: "a field this API does not know (the message names it)",
     503: "engine unavailable or server busy (see Retry-After)",
     504: "synthesis took longer than --request_timeout",
 }
@@ -53,23 +55,44 @@ def error_body(message: str, kind: str) -> dict[str, object]:
     return {"error": {"message": message, "type": kind}, "message": message}
 
 
-def _describe_validation(error: RequestValidationError) -> str:
+# The error `type` for a status Starlette or a guard raises, the same whichever layer refuses.
+HTTP_ERROR_TYPES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+def error_json(message: str, kind: str) -> bytes:
+    """The same body as bytes, for layers below FastAPI's handlers (ASGI guards, the HTTP protocol)."""
+    return json.dumps(error_body(message, kind)).encode()
+
+
+def _field(item: dict[str, Any]) -> str:
+    return ".".join(str(p) for p in item.get("loc", ()) if p not in ("query", "body", "form"))
+
+
+def _describe_validation(error: RequestValidationError) -> tuple[int, str, str]:
+    """(status, message, type): 422 naming the fields when every problem is an unknown field, else 400."""
+    items = list(error.errors())
+    unknown = [_field(item) for item in items if item.get("type") == "extra_forbidden"]
+    if items and len(unknown) == len(items):
+        return 422, f"unknown field{'s' * (len(unknown) > 1)}: {', '.join(unknown)}", "unknown_field"
     parts = []
-    for item in error.errors():
-        field = ".".join(str(p) for p in item.get("loc", ()) if p not in ("query", "body", "form"))
+    for item in items:
+        field = _field(item)
         message = str(item.get("msg", "invalid value")).removeprefix("Value error, ")
+        if item.get("type") == "extra_forbidden":
+            message = "unknown field"
         parts.append(f"{field}: {message}" if field else message)
-    return "; ".join(parts) or "invalid request"
+    return 400, "; ".join(parts) or "invalid request", "invalid_request"
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse(error_body(_describe_validation(error), "invalid_request"), status_code=400)
+        status, message, kind = _describe_validation(error)
+        return JSONResponse(error_body(message, kind), status_code=status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        body = error_body(str(error.detail), "http_error")
+        body = error_body(str(error.detail), HTTP_ERROR_TYPES.get(error.status_code, "http_error"))
         return JSONResponse(body, status_code=error.status_code, headers=error.headers)
 
     @app.exception_handler(BadRequest)

@@ -7,21 +7,18 @@ before a body is read or a socket accepted.
 from __future__ import annotations
 
 import hmac
-import json
-from typing import Any
 
 from fastapi import FastAPI, HTTPException
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ttspilot.config import ServerSettings
-from ttspilot.server.errors import error_body
+from ttspilot.server.errors import HTTP_ERROR_TYPES, error_json
 
 OPEN_PATHS = frozenset({"/health"})
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()) -> None:
-    payload = json.dumps(body).encode()
+async def _send_json(send: Send, status: int, payload: bytes, headers: list[tuple[bytes, bytes]] = ()) -> None:
     base = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": base + list(headers)})
     await send({"type": "http.response.body", "body": payload})
@@ -51,7 +48,7 @@ class ApiKeyGuard:
             return await self.app(scope, receive, send)
         if scope["type"] == "websocket":
             return await send({"type": "websocket.close", "code": 1008, "reason": "API key required"})
-        body = error_body("missing or invalid API key", "unauthorized")
+        body = error_json("missing or invalid API key", "unauthorized")
         await _send_json(send, 401, body, [(b"www-authenticate", b"Bearer")])
 
 
@@ -99,7 +96,8 @@ class BodyLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        await _send_json(send, 413, error_body(f"request body is larger than {self.max_bytes} bytes", "too_large"))
+        message = f"request body is larger than {self.max_bytes} bytes"
+        await _send_json(send, 413, error_json(message, HTTP_ERROR_TYPES[413]))
 
 
 class WebSocketLimit:

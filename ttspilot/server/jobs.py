@@ -14,6 +14,7 @@ from ttspilot.config import ServerSettings
 from ttspilot.encoders import FORMATS, FormatUnavailable, check_available, fit_rate
 from ttspilot.engines.base import Engine
 from ttspilot.server.errors import BadRequest
+from ttspilot.server.language import has_speakable
 from ttspilot.server.pipeline import SynthesisJob
 
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
@@ -41,17 +42,20 @@ def make_job(
     smart_split: bool = True,
     engine_options: dict[str, Any] | None = None,
     text_field: str = "text",
+    speed_range: tuple[float, float] = (MIN_SPEED, MAX_SPEED),
 ) -> SynthesisJob:
     """Validate once for every family; `text_field` names the field as that family's clients know it."""
     text = clean_text(text)
     if not text.strip():
         raise BadRequest(f"{text_field} is empty: send the words to speak")
+    if not has_speakable(text):
+        raise BadRequest(f"nothing to speak: {text_field} holds only punctuation and spaces; send letters or digits")
     if len(text) > settings.max_text_length:
         raise BadRequest(
             f"{text_field} is {len(text)} characters; this server accepts at most {settings.max_text_length}", status=413
         )
-    if not MIN_SPEED <= speed <= MAX_SPEED:
-        raise BadRequest(f"speed must be between {MIN_SPEED} and {MAX_SPEED}, got {speed}")
+    if not speed_range[0] <= speed <= speed_range[1]:
+        raise BadRequest(f"speed must be between {speed_range[0]} and {speed_range[1]}, got {speed}")
     if sample_rate is not None and sample_rate not in SUPPORTED_SAMPLE_RATES:
         rates = ", ".join(map(str, SUPPORTED_SAMPLE_RATES))
         raise BadRequest(f"sample_rate {sample_rate} is not supported; choose one of {rates}")

@@ -1,19 +1,23 @@
-"""Shape pipeline output into HTTP responses with the headers DESIGN.md section 4 promises."""
+"""Shape pipeline output into HTTP responses with the headers docs/architecture.md promises."""
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
 from ttspilot.encoders import MEDIA_TYPES, StreamEncoder, encode_whole
+from ttspilot.engines.base import Engine
+from ttspilot.server.language import coverage_warning
 from ttspilot.server.pipeline import SynthesisJob, SynthesisPipeline
 from ttspilot.server.stats import RequestTiming
 
+log = logging.getLogger(__name__)
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -35,10 +39,32 @@ def timing_headers(timing: RequestTiming, sample_rate: int) -> dict[str, str]:
     }
 
 
-async def whole_response(pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming) -> Response:
+def stream_headers(job: SynthesisJob, timing: RequestTiming) -> dict[str, str]:
+    """What a streamed response can say before its audio exists; timings follow on /performance_info."""
+    return {"X-Request-ID": timing.request_id, "X-Sample-Rate": str(job.sample_rate)}
+
+
+def warning_headers(
+    engine: Engine, job: SynthesisJob, timing: RequestTiming, notices: Sequence[str] = ()
+) -> dict[str, str]:
+    """What the client should know about its audio, as a `Warning: 299` header (RFC 7234), each also logged once.
+
+    The audio is still sent: the text's script outside the voice's language, or a field this engine ignores.
+    """
+    language = next((voice.language for voice in engine.voices() if voice.id == job.voice), None)
+    found = [*notices, *filter(None, [language and coverage_warning(job.text, language)])]
+    for notice in found:
+        log.warning("request %s: %s", timing.request_id, notice)
+    return {"Warning": ", ".join(f'299 - "{notice}"' for notice in found)} if found else {}
+
+
+async def whole_response(
+    pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming, headers: dict[str, str] | None = None
+) -> Response:
     """All audio in one body, with timing headers."""
     body = encode_whole(await pipeline.whole(job, timing), job.sample_rate, job.audio_format)
-    return Response(body, media_type=MEDIA_TYPES[job.audio_format], headers=timing_headers(timing, job.sample_rate))
+    headers = timing_headers(timing, job.sample_rate) | (headers or {})
+    return Response(body, media_type=MEDIA_TYPES[job.audio_format], headers=headers)
 
 
 async def encoded_chunks(pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming) -> AsyncIterator[bytes]:
@@ -54,15 +80,20 @@ async def encoded_chunks(pipeline: SynthesisPipeline, job: SynthesisJob, timing:
         yield tail
 
 
-def streaming_response(pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming) -> StreamingResponse:
+def streaming_response(
+    pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming, headers: dict[str, str] | None = None
+) -> StreamingResponse:
     """Chunks as they are made; their timings land on /performance_info under the request id."""
-    headers = {"X-Request-ID": timing.request_id, "X-Sample-Rate": str(job.sample_rate)}
+    headers = stream_headers(job, timing) | (headers or {})
     body = encoded_chunks(pipeline, job, timing)
     return StreamingResponse(body, media_type=MEDIA_TYPES[job.audio_format], headers=headers)
 
 
-async def respond(pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming) -> Response:
-    """Streamed or whole, as the job asks."""
+async def respond(
+    pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming, notices: Sequence[str] = ()
+) -> Response:
+    """Streamed or whole, as the job asks; `notices` join the Warning header."""
+    headers = warning_headers(pipeline.engine, job, timing, notices)
     if job.stream:
-        return streaming_response(pipeline, job, timing)
-    return await whole_response(pipeline, job, timing)
+        return streaming_response(pipeline, job, timing, headers)
+    return await whole_response(pipeline, job, timing, headers)

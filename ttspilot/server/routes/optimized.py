@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from ttspilot.canary import CANARY_TEXT, judge_audio
 from ttspilot.encoders import AUDIO_RESPONSE
 from ttspilot.server.errors import ERROR_RESPONSES
 from ttspilot.server.jobs import MAX_SPEED, MIN_SPEED, make_job
@@ -74,12 +74,20 @@ async def list_voices(request: Request) -> dict[str, Any]:
 
 
 @router.post("/warmup_trt", summary="Warm up the active backend; says whether TensorRT is really active")
-async def warmup_trt(request: Request) -> dict[str, Any]:
+async def warmup_trt(request: Request) -> JSONResponse:
+    """The canary sentence as an ordinary request: admitted (503 when full), timed out, counted in the stats."""
     state: ServerState = request.app.state.ttspilot
-    seconds = await asyncio.get_running_loop().run_in_executor(state.pipeline.executor, state.warm_up)
+    job = make_job(state.engine, state.settings, text=CANARY_TEXT, voice=None)
+    timing = state.pipeline.start(job, request_id(request), "/warmup_trt")
+    canary = judge_audio(await state.pipeline.whole(job, timing), job.sample_rate)
     flags = state.engine.info().get("flags", {})
     trt = flags.get("load_trt", {"active": False, "reason": "engine does not report TensorRT"})
-    return {"warmed_up": True, "seconds": round(seconds, 3), "tensorrt_active": trt["active"], "tensorrt": trt}
+    body = {
+        "warmed_up": canary.passed, "canary": canary.reason, "request_id": timing.request_id,
+        "seconds": round(timing.processing_seconds, 3), "audio_seconds": round(timing.audio_seconds, 3),
+        "tensorrt_active": trt["active"], "tensorrt": trt,
+    }
+    return JSONResponse(body, headers={"X-Request-ID": timing.request_id})
 
 
 @router.get("/performance_info", summary="Effective configuration, hardware and latency percentiles")

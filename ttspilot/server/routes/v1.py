@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from ttspilot.audio import pcm_bytes
 from ttspilot.encoders import AUDIO_RESPONSE
@@ -24,8 +24,15 @@ router = APIRouter(tags=["v1 API"], responses=ERROR_RESPONSES)
 
 
 class TtsRequest(BaseModel):
+    """A field this API does not know is refused (422), not ignored: a typo never speaks in the wrong voice."""
+
+    model_config = ConfigDict(extra="forbid")
+
     text: str = Field(default="", description="text to speak")
-    speaker: str | None = Field(default=None, description="voice id; empty for the default voice")
+    speaker: str | None = Field(
+        default=None, validation_alias=AliasChoices("speaker", "voice"),
+        description="voice id (also accepted as `voice`); empty for the default voice",
+    )
     format: Literal["wav", "pcm", "mp3", "flac", "opus", "aac"] = "wav"
     speed: float = 1.0
     sample_rate: int | None = None
