@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from ttspilot.accel.gpu import GpuPresence, detect_gpu
 from ttspilot.accel.onnx_session import artifact_key, artifact_kind, open_session, voice_cache_dir
 from ttspilot.accel.providers import CUDA, TRT, plan_providers, unavailable_reason
 from ttspilot.config import TIERS, OptimizationConfig, cache_dir_for, config_from_flags
+from ttspilot.progress import elapsed_bar
 
 log = logging.getLogger("ttspilot.accel")
 
@@ -136,60 +136,6 @@ def cannot_build_here(config: OptimizationConfig, gpu: GpuPresence) -> str | Non
     if CUDA not in gpu.ort_providers:
         return unavailable_reason(CUDA, gpu.ort_providers)
     return None
-
-
-@contextmanager
-def elapsed_bar(desc: str) -> Iterator[None]:
-    """A ticking elapsed-time line while a blocking build runs (only on a terminal)."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=None, desc=desc, bar_format="{desc}: {elapsed}", leave=False, disable=None, file=sys.stderr)
-    stop = threading.Event()
-
-    def tick() -> None:
-        while not stop.wait(0.5):
-            bar.refresh()
-
-    ticker = threading.Thread(target=tick, daemon=True)
-    ticker.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        ticker.join()
-        bar.close()
-
-
-class TqdmBuildProgress:
-    """TensorRT builder phases as nested tqdm bars (a `ttspilot.accel.trt.BuildProgress`)."""
-
-    def __init__(self, prefix: str = "TensorRT", file=None):
-        self.prefix = prefix
-        self.file = file if file is not None else sys.stderr
-        self._bars: dict[str, object] = {}
-
-    def phase_start(self, name: str, parent: str | None, steps: int) -> None:
-        from tqdm import tqdm
-
-        self._bars[name] = tqdm(
-            total=steps,
-            desc=f"{self.prefix}: {name}",
-            position=len(self._bars),
-            leave=False,
-            disable=None,
-            file=self.file,
-        )
-
-    def step(self, name: str, step: int) -> bool:
-        bar = self._bars.get(name)
-        if bar is not None:
-            bar.update(max(0, step + 1 - bar.n))
-        return True
-
-    def phase_finish(self, name: str) -> None:
-        bar = self._bars.pop(name, None)
-        if bar is not None:
-            bar.close()
 
 
 @dataclass
