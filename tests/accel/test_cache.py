@@ -18,6 +18,7 @@ from ttspilot.accel.cache import (
     MANIFEST,
     CacheDiskFull,
     CacheKey,
+    CacheNotAFolder,
     CacheReadOnly,
     atomic_write_bytes,
     check_entry,
@@ -171,7 +172,102 @@ def test_read_only_cache_dir_gives_a_clear_error(read_only_dir):
         ensure_entry(read_only_dir, KEY, write_artifact, FileHasher(None))
     message = str(caught.value)
     assert "\n" not in message
-    assert "not writable" in message and str(read_only_dir) in message
+    assert message.startswith(f"cache folder {read_only_dir} is not writable (")
+    assert ".lock" not in message
+
+
+def test_an_unwritable_lock_file_is_named_as_the_lock_of_its_folder(tmp_path):
+    kind_dir = tmp_path / KEY.kind
+    kind_dir.mkdir()
+    lock = cache_module.lock_path(tmp_path, KEY)
+    lock.touch()
+    if not make_read_only(lock):
+        pytest.skip("cannot make a read-only file here")
+    try:
+        with pytest.raises(CacheReadOnly) as caught:
+            ensure_entry(tmp_path, KEY, write_artifact, FileHasher(None))
+    finally:
+        make_writable(lock)
+    message = str(caught.value)
+    assert message.startswith(f"cache folder {kind_dir} cannot be locked: its lock file {lock.name} is not writable (")
+    assert "delete that lock file" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("in_the_way", [".", "cpu-graph"], ids=["cache root", "kind folder"])
+def test_a_file_where_a_cache_folder_belongs_is_named(tmp_path, in_the_way):
+    root = tmp_path / "cache"
+    blocker = (root / in_the_way).resolve()
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder")
+    with pytest.raises(CacheNotAFolder) as caught:
+        ensure_entry(root, KEY, write_artifact, FileHasher(None))
+    message = str(caught.value)
+    assert message.startswith(f"{blocker} is a file, but ttspilot needs a cache folder there (")
+    assert "move or delete that file" in message and "\n" not in message
+    assert blocker.read_text() == "not a folder"  # never removed for the operator
+
+
+def opaque_failure(staging: Path, size: int) -> None:
+    """A build that, like ONNX Runtime, reports a failed write in its own words, without an errno."""
+    try:
+        (staging / "model.onnx").write_bytes(b"\0" * size)
+    except OSError:
+        raise RuntimeError("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Protobuf serialization failed.") from None
+
+
+def test_file_size_limit_during_a_build_is_disk_full(tmp_path):
+    """RLIMIT_FSIZE makes writes fail with EFBIG (Python ignores SIGXFSZ); here in a child process."""
+    script = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from tests.accel.test_cache import KEY, opaque_failure\n"
+        "from ttspilot.accel.cache import CacheDiskFull, ensure_entry\n"
+        "from ttspilot.accel.fingerprint import FileHasher\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))\n"
+        "try:\n"
+        "    ensure_entry(Path(sys.argv[1]), KEY, lambda s: opaque_failure(s, 4 << 20), FileHasher(None),\n"
+        "                 needed_bytes=4 << 20)\n"
+        "except CacheDiskFull as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                          env=subprocess_env(), cwd=HERE.parents[1], timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "disk full: file size limit reached (EFBIG)" in done.stdout and "ulimit -f" in done.stdout
+    assert leftovers(tmp_path) == []
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 4 MiB file system (tmpfs); mounting needs root, so elsewhere the test is skipped."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
+                             capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_a_disk_that_fills_during_the_build_is_disk_full(small_disk):
+    def fill_then_build(staging: Path) -> None:
+        (small_disk / "another-program.bin").write_bytes(b"\0" * (3 << 20))  # takes the space mid-build
+        opaque_failure(staging, 2 << 20)
+
+    with pytest.raises(CacheDiskFull) as caught:
+        ensure_entry(small_disk / "cache", KEY, fill_then_build, FileHasher(None), needed_bytes=2 << 20)
+    assert "disk full: no space left on device (ENOSPC)" in str(caught.value)
+    assert leftovers(small_disk / "cache") == []
+
+
+def test_an_opaque_failure_with_room_to_spare_keeps_its_own_words(tmp_path):
+    with pytest.raises(RuntimeError, match="INVALID_PROTOBUF"):
+        ensure_entry(tmp_path, KEY, lambda staging: opaque_failure(staging / "missing-folder", 1), FileHasher(None),
+                     needed_bytes=1 << 20)
+    assert leftovers(tmp_path) == []
 
 
 def test_valid_entry_in_a_read_only_dir_is_still_used(tmp_path):

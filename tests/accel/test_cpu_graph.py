@@ -6,6 +6,7 @@ Timing is not asserted (noisy); that the cache was used is read from the session
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from ttspilot.accel.cache import MANIFEST, CacheReadOnly
+from ttspilot.accel.cache import MANIFEST, CacheNotAFolder, CacheReadOnly
 from ttspilot.accel.fingerprint import FileHasher
 from ttspilot.accel.onnx_session import open_session
 from ttspilot.config import TIERS
@@ -115,8 +116,11 @@ def test_foreign_cache_is_rebuilt(voice_model, cache_copy, field, value, shown):
     assert shown in opened.cache.reason
 
 
-def test_read_only_cache_still_serves_but_reports_why(voice_model, read_only_dir):
-    opened = open_session(voice_model, CPU, read_only_dir)
+def test_read_only_cache_still_serves_but_reports_why(voice_model, read_only_dir, caplog):
+    with caplog.at_level(logging.INFO, logger="ttspilot.accel"):
+        opened = open_session(voice_model, CPU, read_only_dir)
+    (warning,) = [r for r in caplog.records if "optimizing online" in r.getMessage()]
+    assert warning.levelno == logging.WARNING  # the tier runs slower than it should: operator news
     assert opened.cache.status == "unavailable"
     assert opened.flags["load_jit"]["active"] is False
     assert "not writable" in opened.flags["load_jit"]["reason"]
@@ -130,3 +134,17 @@ def test_cache_can_be_bypassed(voice_model, tmp_path):
     assert opened.cache is None
     assert opened.flags["load_jit"] == {"active": False, "reason": "graph optimized at load time"}
     assert not (tmp_path / "unused" / "cpu-graph").exists()
+
+
+def test_a_file_where_the_cache_folder_belongs_is_named_and_served_without(voice_model, tmp_path, caplog):
+    in_the_way = tmp_path / "cache"
+    in_the_way.write_text("not a folder")
+    with caplog.at_level(logging.INFO, logger="ttspilot.accel"):
+        opened = open_session(voice_model, CPU, in_the_way)
+    assert opened.cache.status == "unavailable"
+    (warning,) = [r for r in caplog.records if "optimizing online" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
+    assert f"{in_the_way} is a file, but ttspilot needs a cache folder there (ENOTDIR)" in warning.getMessage()
+    assert synthesize(opened.session).shape[0] > 5000
+    with pytest.raises(CacheNotAFolder, match="move or delete that file"):
+        open_session(voice_model, CPU, in_the_way, strict=True)

@@ -98,3 +98,9 @@ def test_local_cpu_features_are_read():
     features = cpu_features()
     assert features.machine
     assert features.level
+
+
+def test_cache_keys_and_the_hardware_probe_read_the_same_cpu_flags():
+    from ttspilot.hardware import parse_cpu_flags, read_cpuinfo
+
+    assert set(parse_cpu_flags(read_cpuinfo())) <= set(cpu_features().flags)

@@ -160,7 +160,7 @@ def test_progress_sink_can_cancel_and_cannot_crash_the_build(tmp_path, onnx_file
 def test_tqdm_progress_bars_take_builder_phases(tmp_path, onnx_file):
     import io
 
-    from ttspilot.accel.precompile import TqdmBuildProgress
+    from ttspilot.progress import TqdmBuildProgress
 
     progress = TqdmBuildProgress(file=io.StringIO())
     build_plan(onnx_file, tmp_path / "p.plan", PROFILE, fp16=True, progress=progress, trt=FakeTensorRT())

@@ -20,6 +20,7 @@ from tests.support import REPO
 @dataclass(frozen=True)
 class CpuRun:
     stdout: str
+    stderr: str  # piped, as when an operator logs the run to a file
     output_dir: Path
     env: dict[str, str]  # with XDG_CACHE_HOME set, for later commands that must find the same profile
 
@@ -39,4 +40,4 @@ def cpu_run(tmp_path_factory: pytest.TempPathFactory) -> CpuRun:
         check=False, capture_output=True, text=True, timeout=180, cwd=REPO, env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    return CpuRun(result.stdout, output_dir, env)
+    return CpuRun(result.stdout, result.stderr, output_dir, env)

@@ -35,6 +35,17 @@ def test_sft_streamed_at_two_concurrencies(server: RunningServer, tmp_path, caps
     assert (tmp_path / "server.csv").is_file()
 
 
+def test_piped_server_mode_has_no_progress_bar_redraws(server: RunningServer, tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmark_performance.py"), "--server", server.url, "--api", "sft",
+         "--duration", "1.5", "--output_dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "audio s/s" in done.stdout
+    assert "\r" not in done.stderr and "sft load" not in done.stderr
+
+
 def test_openai_whole_responses(server: RunningServer):
     result = run_load(LoadSpec(server.url, "openai", ENGLISH["short"], clients=1, duration_s=1.5))
     summary = result.summary()

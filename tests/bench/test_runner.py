@@ -60,3 +60,8 @@ def test_cpu_tier_runs_in_a_child_and_reports_every_measure(cpu_run: CpuRun):
     assert set(measured.rtf) == {"short", "medium"} and all(len(v) == 1 for v in measured.rtf.values())
     assert measured.engine_info["tier"] == "cpu"
     assert (cpu_run.output_dir / "results.csv").is_file()
+
+
+@pytest.mark.integration
+def test_piped_run_has_no_progress_bar_redraws(cpu_run: CpuRun):
+    assert "\r" not in cpu_run.stderr and "it/s" not in cpu_run.stderr and "step/s" not in cpu_run.stderr

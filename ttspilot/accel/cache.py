@@ -13,7 +13,9 @@ the recorded size and sha256; anything else is rebuilt, never loaded.
 
 A build writes into a fresh staging directory (same file system), the manifest is
 written last, and the whole directory is renamed into place, so a reader sees either no
-entry, the old entry or the complete new one. A build that raises leaves nothing behind.
+entry, the old entry or the complete new one. A build that raises leaves nothing behind; when
+it raised in a library's own words, the file system is asked whether the disk was full, so a
+disk that fills midway reads as disk full (ONNX Runtime alone says INVALID_PROTOBUF).
 Builders hold a file lock: a second process waits, then finds the entry valid and reuses it.
 """
 
@@ -69,39 +71,93 @@ class CacheReadOnly(CacheWriteError):
     pass
 
 
+class CacheNotAFolder(CacheWriteError):
+    """A file stands where a cache folder belongs."""
+
+
 class CacheLockTimeout(CacheError):
     pass
 
 
-_FULL = {errno.ENOSPC, errno.EDQUOT}
+# errno -> (what happened, what to do), for the writes that fail because the disk cannot take the data.
+_FULL = {
+    errno.ENOSPC: ("disk full: no space left on device", "free disk space"),
+    errno.EDQUOT: ("disk full: quota exceeded", "free space within your quota"),
+    errno.EFBIG: ("disk full: file size limit reached", "raise the file size limit (ulimit -f unlimited)"),
+}
 _READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
+_NOT_A_FOLDER = {errno.ENOTDIR, errno.EEXIST}
+
+
+def _file_in_the_way(target: Path) -> Path | None:
+    """The nearest existing path at or above `target` when it is a file, not a folder."""
+    for candidate in (target, *target.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
 
 
 def write_error(path: Path, exc: OSError) -> CacheWriteError | None:
-    """The operator-facing error for a failed cache write, or None when the errno is not one we explain."""
+    """The operator-facing error for a failed cache write, or None when the errno is not one we explain.
+
+    Disk full: ENOSPC, EDQUOT, EFBIG (ulimit -f). Read-only: EACCES, EPERM, EROFS, naming the
+    folder (or the lock file, when that is what refuses). A file in a folder's place: ENOTDIR, EEXIST.
+    """
+    code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+    target = Path(exc.filename) if exc.filename else Path(path)
     if exc.errno in _FULL:
+        what, fix = _FULL[exc.errno]
         return CacheDiskFull(
             path,
-            f"cache write failed at {path}: no space left on device ({errno.errorcode[exc.errno]}); "
-            "free disk space or point XDG_CACHE_HOME / --model_dir at a larger disk",
+            f"cache write failed at {path}: {what} ({code}); {fix}, or point XDG_CACHE_HOME / --model_dir "
+            "at a larger disk",
+            exc.errno,
+        )
+    if exc.errno in _NOT_A_FOLDER:
+        blocker = _file_in_the_way(target)
+        if blocker is None:
+            return None
+        return CacheNotAFolder(
+            blocker,
+            f"{blocker} is a file, but ttspilot needs a cache folder there ({code}); move or delete that file, "
+            "or set XDG_CACHE_HOME / --model_dir to another directory",
             exc.errno,
         )
     if exc.errno in _READ_ONLY:
-        target = Path(exc.filename) if exc.filename else Path(path)
         blocker = next((p for p in (target, *target.parents) if p.exists()), target)
-        where = f"cache directory {blocker}" if blocker == target else f"cannot write {target}: {blocker}"
-        return CacheReadOnly(
-            blocker,
-            f"{where} is not writable ({errno.errorcode[exc.errno]}); "
-            "fix its permissions, or set XDG_CACHE_HOME to a writable directory",
-            exc.errno,
-        )
+        if blocker.is_dir():
+            message = f"cache folder {blocker} is not writable ({code}); fix its permissions"
+        elif blocker.suffix == ".lock":
+            message = (
+                f"cache folder {blocker.parent} cannot be locked: its lock file {blocker.name} is not writable "
+                f"({code}); delete that lock file or fix its permissions"
+            )
+        else:
+            message = f"cache file {blocker} is not writable ({code}); delete it or fix its permissions"
+        return CacheReadOnly(blocker, f"{message}, or set XDG_CACHE_HOME to a writable directory", exc.errno)
+    return None
+
+
+def disk_full_after_failure(folder: Path, size: int) -> CacheDiskFull | None:
+    """Was the disk why a build failed? Libraries report a failed write in their own words (ONNX Runtime:
+    INVALID_PROTOBUF), so reserve `size` bytes in `folder` and let the file system answer with an errno."""
+    if not hasattr(os, "posix_fallocate"):  # macOS, Windows: no way to ask the file system
+        return None
+    probe = Path(folder) / f".space-check-{uuid.uuid4().hex[:8]}"
+    try:
+        with open(probe, "wb") as handle:
+            os.posix_fallocate(handle.fileno(), 0, max(1, size))
+    except OSError as exc:
+        error = write_error(Path(folder), exc)
+        return error if isinstance(error, CacheDiskFull) else None
+    finally:
+        probe.unlink(missing_ok=True)
     return None
 
 
 @contextmanager
 def explained_os_errors(path: Path) -> Iterator[None]:
-    """Turn ENOSPC/EDQUOT/EACCES/EPERM/EROFS raised inside the block into CacheWriteError."""
+    """Turn the OSErrors `write_error` explains, raised inside the block, into CacheWriteError."""
     try:
         yield
     except OSError as exc:
@@ -182,6 +238,7 @@ class Validity:
     valid: bool
     reason: str  # "valid", or why the entry cannot be trusted
     manifest: dict | None = None
+    corrupt: bool = False  # the key matches but a file is missing, truncated or altered
 
 
 @dataclass(frozen=True)
@@ -228,6 +285,20 @@ def describe_key_difference(cached: Mapping[str, Any], expected: Mapping[str, An
     return "; ".join(diffs) or "key differs"
 
 
+def file_damage(entry: Path, files: Mapping[str, Mapping[str, Any]], hasher: FileHasher) -> str | None:
+    """What is wrong with the entry's files against the size and sha256 its manifest records; None when nothing."""
+    for rel, meta in files.items():
+        path = Path(entry) / rel
+        if not path.is_file():
+            return f"{rel} is missing"
+        size = path.stat().st_size
+        if size != meta.get("size"):
+            return f"{rel} is {size} bytes, manifest says {meta.get('size')} (truncated or replaced)"
+        if hasher.sha256(path) != meta.get("sha256"):
+            return f"{rel} content does not match its manifest sha256 (corrupted)"
+    return None
+
+
 def check_entry(entry: Path, key: CacheKey, hasher: FileHasher) -> Validity:
     """Is the entry at `entry` exactly what `key` describes, file for file?"""
     entry = Path(entry)
@@ -248,17 +319,9 @@ def check_entry(entry: Path, key: CacheKey, hasher: FileHasher) -> Validity:
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         return Validity(False, "manifest lists no files", manifest)
-    for rel, meta in files.items():
-        path = entry / rel
-        if not path.is_file():
-            return Validity(False, f"{rel} is missing", manifest)
-        size = path.stat().st_size
-        if size != meta.get("size"):
-            return Validity(
-                False, f"{rel} is {size} bytes, manifest says {meta.get('size')} (truncated or replaced)", manifest
-            )
-        if hasher.sha256(path) != meta.get("sha256"):
-            return Validity(False, f"{rel} content does not match its manifest sha256 (corrupted)", manifest)
+    damage = file_damage(entry, files, hasher)
+    if damage is not None:
+        return Validity(False, damage, manifest, corrupt=True)
     return Validity(True, "valid", manifest)
 
 
@@ -266,6 +329,11 @@ def _artifact_files(staging: Path) -> dict[str, Path]:
     return {
         p.relative_to(staging).as_posix(): p for p in sorted(staging.rglob("*")) if p.is_file() and p.name != MANIFEST
     }
+
+
+def size_on_disk(path: Path) -> int:
+    """Bytes of the files under `path` as they are on disk now (not as a manifest says)."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
 def _remove_tree(path: Path) -> None:
@@ -350,6 +418,16 @@ def ensure_entry(
                     os.replace(target, trash)
                     _remove_tree(trash)
                 os.replace(staging, target)
+        except CacheError:
+            _remove_tree(staging)
+            raise
+        except Exception as exc:
+            written = size_on_disk(staging)
+            _remove_tree(staging)
+            full = disk_full_after_failure(kind_dir, max(needed_bytes, written))
+            if full is not None:
+                raise full from exc
+            raise
         except BaseException:
             _remove_tree(staging)
             raise
@@ -374,6 +452,5 @@ def scan(root: Path) -> list[ListedEntry]:
         return found
     for kind_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for entry in sorted(p for p in kind_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            size = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
-            found.append(ListedEntry(kind_dir.name, entry, read_manifest(entry), size))
+            found.append(ListedEntry(kind_dir.name, entry, read_manifest(entry), size_on_disk(entry)))
     return found

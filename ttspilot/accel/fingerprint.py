@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from ttspilot.hardware import cpuinfo_flags, read_cpuinfo
+
 log = logging.getLogger("ttspilot.accel")
 
 MEMO_FILENAME = "file-hashes.json"
@@ -150,26 +152,6 @@ class CpuFeatures:
         return f"{self.machine}-{self.level}"
 
 
-def _cpuinfo_flags() -> set[str]:
-    try:
-        import cpuinfo  # py-cpuinfo, optional
-
-        return {str(f).lower() for f in cpuinfo.get_cpu_info().get("flags", [])}
-    except ImportError:
-        pass
-    except Exception as exc:  # noqa: BLE001  (py-cpuinfo probes the CPU in many ways; /proc/cpuinfo still works)
-        log.debug("py-cpuinfo failed (%s); reading /proc/cpuinfo", exc)
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()
-
-
 def cpu_level(machine: str, flags: set[str] | tuple[str, ...]) -> str:
     flags = set(flags)
     if machine.lower() in ("x86_64", "amd64", "i386", "i686"):
@@ -193,7 +175,7 @@ def cpu_level(machine: str, flags: set[str] | tuple[str, ...]) -> str:
 
 def cpu_features(flags: set[str] | None = None, machine: str | None = None) -> CpuFeatures:
     machine = machine or platform.machine() or "unknown"
-    found = _cpuinfo_flags() if flags is None else set(flags)
+    found = set(cpuinfo_flags(read_cpuinfo())) if flags is None else set(flags)
     relevant = tuple(sorted(f for f in found if f in _X86_FLAGS or f in _ARM_FLAGS))
     return CpuFeatures(machine, relevant, cpu_level(machine, found))
 

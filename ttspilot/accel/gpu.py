@@ -10,9 +10,8 @@ import ctypes
 import ctypes.util
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import metadata
 
-from ttspilot.hardware import HardwareProfile, probe
+from ttspilot.hardware import HardwareProfile, probe, tensorrt_package_version
 
 
 @dataclass(frozen=True)
@@ -73,9 +72,4 @@ def tensorrt_version() -> str | None:
             return _version_from_int(int(handle.getInferLibVersion()))
         except (OSError, AttributeError):
             continue
-    for dist in ("tensorrt", "tensorrt-cu12", "tensorrt-cu12-libs", "tensorrt-cu11", "tensorrt-libs"):
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return None
+    return tensorrt_package_version()

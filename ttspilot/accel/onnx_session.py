@@ -261,18 +261,18 @@ class _Opener:
         self.decisions: list[str] = []
         self._source_sha256: str | None = None
 
-    def say(self, message: str) -> None:
+    def say(self, message: str, level: int = logging.INFO) -> None:
         line = f"{self.config.tier}: {message}"
         self.decisions.append(line)
-        log.info(line)
+        log.log(level, line)
 
     def give_up(self, exc: BaseException | None, message: str) -> None:
-        """Log why an artifact is not used; in strict mode raise instead."""
+        """Warn why an artifact is not used (the tier runs slower without it); in strict mode raise instead."""
         if self.strict:
             if exc is not None:
                 raise exc
             raise RuntimeError(message)
-        self.say(message)
+        self.say(message, logging.WARNING)
 
     @property
     def source_sha256(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from ttspilot.accel.cache import CacheKey, CacheOutcome, ensure_entry
@@ -65,17 +66,16 @@ def build_optimized_graph(
     providers: list,
     required_provider: str | None = None,
 ):
-    """Create a session that writes its optimized graph into `staging`; return that (usable) session.
+    """Optimize `model_path` into `staging`, then return a session loaded from the graph written there.
 
     `settings` must be a "build" stage SessionSettings; its optimized_model_filepath is
     replaced by the staging path. When `required_provider` did not load (ONNX Runtime fell
-    back silently), the graph was optimized for the wrong device: the build fails.
+    back silently), the graph was optimized for the wrong device: the build fails. The written
+    graph is loaded back (as the "cached" stage does) before it may be published, so a write
+    ONNX Runtime did not finish never becomes a cache entry.
     """
-    import onnxruntime as ort
-
     target = staging / GRAPH_FILE
-    options = ort.SessionOptions()
-    apply_settings(settings, options)
+    options = _options(settings)
     options.optimized_model_filepath = str(target)
     # ONNX Runtime warns that an ORT_ENABLE_ALL graph may be hardware specific; the cache key
     # names this machine's CPU flags, so the warning is handled, not operator news.
@@ -85,11 +85,27 @@ def build_optimized_graph(
             "session.optimized_model_external_initializers_file_name", GRAPH_FILE + ".data"
         )
         options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
+    _open_on(model_path, options, providers, required_provider)
+    if not target.is_file():
+        raise RuntimeError(f"ONNX Runtime did not write the optimized graph to {target}")
+    cached = replace(settings, graph_optimization_level="ORT_DISABLE_ALL", optimized_model_filepath=None)
+    return _open_on(target, _options(cached), providers, required_provider)
+
+
+def _options(settings: SessionSettings):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    apply_settings(settings, options)
+    return options
+
+
+def _open_on(model_path: Path, options, providers: list, required_provider: str | None):
+    import onnxruntime as ort
+
     session = ort.InferenceSession(str(model_path), options, providers=providers)
     if required_provider and required_provider not in session.get_providers():
         raise RuntimeError(f"{required_provider} did not load (active: {', '.join(session.get_providers())})")
-    if not target.is_file():
-        raise RuntimeError(f"ONNX Runtime did not write the optimized graph to {target}")
     return session
 
 
@@ -106,8 +122,8 @@ def ensure_optimized_graph(
 ) -> CacheOutcome:
     """A valid cached optimized graph for `key`; builds it when missing or invalid.
 
-    When this call builds the entry, `outcome.value` is the session that did the build: it is
-    an ordinary session on the fully optimized graph, so a caller can use it right away.
+    When this call builds the entry, `outcome.value` is a session on the graph just written
+    (loaded back to check it), so a caller can use it right away.
     """
     needed = int(Path(model_path).stat().st_size * 1.2) + (16 << 20)
     return ensure_entry(

@@ -6,8 +6,9 @@ in strict mode), so the cache keys can never drift apart. Tiers that load the sa
 once. One log line per decision; progress bars on a terminal.
 
 Exit codes: 0 done; 1 a build failed; 2 usage (bad arguments, no voice found); 3 only GPU
-tiers were asked for and this machine cannot build them; 4 the cache directory is read-only
-or the disk is full.
+tiers were asked for and this machine cannot build them; 4 the cache folder cannot be written
+(read-only, a file in its place, a lock file not writable) or the disk is full (no space,
+quota, file size limit), also when that happens midway through a build.
 """
 
 from __future__ import annotations
@@ -15,19 +16,27 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ttspilot.accel.cache import CacheWriteError, check_entry, describe_key_difference, entry_path, scan
+from ttspilot.accel.cache import (
+    CacheWriteError,
+    check_entry,
+    describe_key_difference,
+    entry_path,
+    file_damage,
+    scan,
+    size_on_disk,
+)
 from ttspilot.accel.fingerprint import FileHasher, hasher_for
 from ttspilot.accel.gpu import GpuPresence, detect_gpu
 from ttspilot.accel.onnx_session import artifact_key, artifact_kind, open_session, voice_cache_dir
 from ttspilot.accel.providers import CUDA, TRT, plan_providers, unavailable_reason
 from ttspilot.config import TIERS, OptimizationConfig, cache_dir_for, config_from_flags
+from ttspilot.progress import elapsed_bar
 
 log = logging.getLogger("ttspilot.accel")
 
@@ -47,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="precompile_trt.py",
         description="Build the compiled caches (optimized graphs, TensorRT engines) that each tier loads.",
         epilog="Exit codes: 0 ok, 1 a build failed, 2 usage, 3 only GPU tiers asked and no GPU here, "
-        "4 cache directory read-only or disk full.",
+        "4 cache folder not writable (read-only, a file in its place) or disk full.",
     )
     parser.add_argument(
         "--model_dir",
@@ -129,60 +138,6 @@ def cannot_build_here(config: OptimizationConfig, gpu: GpuPresence) -> str | Non
     return None
 
 
-@contextmanager
-def elapsed_bar(desc: str) -> Iterator[None]:
-    """A ticking elapsed-time line while a blocking build runs (only on a terminal)."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=None, desc=desc, bar_format="{desc}: {elapsed}", leave=False, disable=None, file=sys.stderr)
-    stop = threading.Event()
-
-    def tick() -> None:
-        while not stop.wait(0.5):
-            bar.refresh()
-
-    ticker = threading.Thread(target=tick, daemon=True)
-    ticker.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        ticker.join()
-        bar.close()
-
-
-class TqdmBuildProgress:
-    """TensorRT builder phases as nested tqdm bars (a `ttspilot.accel.trt.BuildProgress`)."""
-
-    def __init__(self, prefix: str = "TensorRT", file=None):
-        self.prefix = prefix
-        self.file = file if file is not None else sys.stderr
-        self._bars: dict[str, object] = {}
-
-    def phase_start(self, name: str, parent: str | None, steps: int) -> None:
-        from tqdm import tqdm
-
-        self._bars[name] = tqdm(
-            total=steps,
-            desc=f"{self.prefix}: {name}",
-            position=len(self._bars),
-            leave=False,
-            disable=None,
-            file=self.file,
-        )
-
-    def step(self, name: str, step: int) -> bool:
-        bar = self._bars.get(name)
-        if bar is not None:
-            bar.update(max(0, step + 1 - bar.n))
-        return True
-
-    def phase_finish(self, name: str) -> None:
-        bar = self._bars.pop(name, None)
-        if bar is not None:
-            bar.close()
-
-
 @dataclass
 class _Expected:
     key: object
@@ -218,7 +173,11 @@ def _expected_artifacts(voice: Path, gpu: GpuPresence, hasher: FileHasher, devic
 
 
 def list_cache(voices: Sequence[Path], cache_dir: Path, gpu: GpuPresence, device_id: int = 0) -> list[list[str]]:
-    """Rows of (voice, artifact, tiers, status, size, built, path) for every expected and every found entry."""
+    """Rows of (voice, artifact, tiers, status, size, built, path) for every expected and every found entry.
+
+    Every entry's files are checked against its manifest (size, then sha256), and the size shown is
+    what is on disk, so a truncated file reads as corrupt, never as the size it was built with.
+    """
     hasher = hasher_for(cache_dir)
     found = scan(cache_dir)
     rows: list[list[str]] = []
@@ -229,15 +188,16 @@ def list_cache(voices: Sequence[Path], cache_dir: Path, gpu: GpuPresence, device
         for item in expected.values():
             path = entry_path(cache_dir, item.key)
             validity = check_entry(path, item.key, hasher)
-            status = (
-                "valid"
-                if validity.valid
-                else ("missing" if validity.reason == "missing" else f"rebuild: {validity.reason}")
-            )
-            manifest = validity.manifest or {}
-            rows.append(
-                _row(stem, item.key.kind, ", ".join(item.tiers), status, path, manifest, validity.reason != "missing")
-            )
+            if validity.valid:
+                status = "valid"
+            elif validity.reason == "missing":
+                status = "missing"
+            elif validity.corrupt:
+                status = f"corrupt: {validity.reason}; will rebuild"
+            else:
+                status = f"rebuild: {validity.reason}"
+            size = size_on_disk(path) if path.is_dir() else None
+            rows.append(_row(stem, item.key.kind, ", ".join(item.tiers), status, path, validity.manifest or {}, size))
             shown.add(path)
         for entry in found:
             manifest = entry.manifest or {}
@@ -245,7 +205,10 @@ def list_cache(voices: Sequence[Path], cache_dir: Path, gpu: GpuPresence, device
             if not belongs or entry.path in shown:
                 continue
             same_kind = [e.key for e in expected.values() if e.key.kind == entry.kind]
-            if same_kind:
+            damage = file_damage(entry.path, manifest.get("files") or {}, hasher)
+            if damage is not None:
+                status = f"corrupt: {damage}"
+            elif same_kind:
                 status = "not valid here: " + describe_key_difference(
                     manifest.get("key") or {}, same_kind[0].canonical_fields
                 )
@@ -253,20 +216,19 @@ def list_cache(voices: Sequence[Path], cache_dir: Path, gpu: GpuPresence, device
                 status = f"not checkable here: {gpu.reason}"
             else:
                 status = "not valid here"
-            rows.append(_row(stem, entry.kind, "-", status, entry.path, manifest, True, entry.size_bytes))
+            rows.append(_row(stem, entry.kind, "-", status, entry.path, manifest, entry.size_bytes))
     return rows
 
 
-def _row(stem, kind, tiers, status, path: Path, manifest: dict, exists: bool, size: int | None = None) -> list[str]:
-    if size is None:
-        size = sum(int(meta.get("size", 0)) for meta in (manifest.get("files") or {}).values()) if exists else 0
+def _row(stem, kind, tiers, status, path: Path, manifest: dict, size: int | None) -> list[str]:
     built = manifest.get("created_utc", "-")
     if built != "-":
         try:
             built = datetime.fromisoformat(built).strftime("%Y-%m-%d %H:%M")
         except ValueError:
             pass
-    return [stem, kind, tiers, status, f"{size / 2**20:.1f} MiB" if exists else "-", built, str(path)]
+    shown = f"{size / 2**20:.1f} MiB" if size is not None else "-"
+    return [stem, kind, tiers, status, shown, built, str(path)]
 
 
 def _build(

@@ -26,6 +26,8 @@ import httpx
 import numpy as np
 from tqdm import tqdm
 
+from ttspilot.progress import progress_bar
+
 PCM_BYTES_PER_SAMPLE = 2  # s16le mono
 OPENAI_PCM_RATE = 24000  # OpenAI's raw PCM is 24 kHz; used when the server does not say
 
@@ -170,7 +172,7 @@ def run_load(spec: LoadSpec, on_tick: Callable[[float], None] | None = None) -> 
 def run_levels(base: LoadSpec, levels: list[int]) -> list[LoadResult]:
     """One run per client count, under one progress bar of the bounded run time."""
     outcomes = []
-    with tqdm(total=round(base.duration_s * len(levels)), unit="s", desc=f"{base.api} load") as bar:
+    with progress_bar(total=round(base.duration_s * len(levels)), unit="s", desc=f"{base.api} load") as bar:
         for number, clients in enumerate(levels):
             bar.set_postfix_str(f"{clients} client(s)")
             outcomes.append(run_load(replace(base, clients=clients), partial(_show, bar, number * base.duration_s)))

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from ttspilot.bench.measure import PROGRESS_PREFIX, Measurement, MeasureSpec
 from ttspilot.config import OptimizationConfig, config_from_flags
 from ttspilot.hardware import HardwareProfile
+from ttspilot.progress import progress_bar
 from ttspilot.tiers import EngineSupport, plan
 
 CHILD_TIMEOUT_S = 3600.0  # a first TensorRT build alone can take many minutes
@@ -93,7 +94,7 @@ def with_skip_reasons(
 def run_all(bench_configs: list[BenchConfig], spec: MeasureSpec, work_dir: Path) -> list[Outcome]:
     """Run every configuration that is not skipped, one child at a time, under one progress bar."""
     outcomes = []
-    with tqdm(total=0, unit="step", desc="benchmark", dynamic_ncols=True) as bar:
+    with progress_bar(total=0, unit="step", desc="benchmark", dynamic_ncols=True) as bar:
         for bench in bench_configs:
             if bench.skip_reason:
                 outcomes.append(Outcome(bench, "skipped", bench.skip_reason))
