@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
@@ -11,6 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ttspilot.encoders import AUDIO_RESPONSE
+from ttspilot.engines.base import FlagState
 from ttspilot.server.errors import ERROR_RESPONSES
 from ttspilot.server.jobs import MAX_SPEED, MIN_SPEED, make_job
 from ttspilot.server.responses import request_id, respond
@@ -77,9 +79,8 @@ async def list_voices(request: Request) -> dict[str, Any]:
 async def warmup_trt(request: Request) -> dict[str, Any]:
     state: ServerState = request.app.state.ttspilot
     seconds = await asyncio.get_running_loop().run_in_executor(state.pipeline.executor, state.warm_up)
-    flags = state.engine.info().get("flags", {})
-    trt = flags.get("load_trt", {"active": False, "reason": "engine does not report TensorRT"})
-    return {"warmed_up": True, "seconds": round(seconds, 3), "tensorrt_active": trt["active"], "tensorrt": trt}
+    trt = state.engine.info().flags.get("load_trt", FlagState(False, "engine does not report TensorRT"))
+    return {"warmed_up": True, "seconds": round(seconds, 3), "tensorrt_active": trt.active, "tensorrt": asdict(trt)}
 
 
 @router.get("/performance_info", summary="Effective configuration, hardware and latency percentiles")
@@ -87,7 +88,7 @@ async def performance_info(request: Request, request_id: str | None = None) -> d
     state: ServerState = request.app.state.ttspilot
     info: dict[str, Any] = {
         "ready": state.ready,
-        "effective_config": state.engine.info(),
+        "effective_config": state.engine.info().as_dict(),
         "hardware": state.hardware_summary(),
         "pipeline": {
             "workers": state.engine.concurrency,
