@@ -14,7 +14,7 @@ from ttspilot import engines
 from ttspilot.accel import precompile
 from ttspilot.config import config_from_flags
 from ttspilot.engines import engine_class, engine_support, load_engine
-from ttspilot.engines.base import EngineInfo, EngineLoadError
+from ttspilot.engines.base import EngineInfo, EngineLoadError, FlagState
 from ttspilot.engines.piper import PiperEngine, embedded_voice
 from ttspilot.launcher import optimized
 
@@ -102,3 +102,13 @@ def test_engine_info_round_trips_through_json():
     assert data["trt_concurrent"] == info.concurrency and data["flags"]["fp16"]["active"] is False
     again = EngineInfo.from_dict(data)
     assert again.as_dict() == info.as_dict()
+
+
+def test_inactive_lists_only_flags_that_were_asked_for():
+    info = EngineInfo(
+        engine="piper", requested=config_from_flags("jit_fp16"), device="cuda", providers=("CUDAExecutionProvider",),
+        flags={"load_trt": FlagState(False, "not requested by tier"), "load_jit": FlagState(True, "cached graph"),
+               "fp16": FlagState(False, "CUDA provider has no FP16 switch")},
+        concurrency=1, sample_rate=22050, voice_count=1,
+    )
+    assert info.inactive() == {"fp16": "CUDA provider has no FP16 switch"}

@@ -75,9 +75,6 @@ class EngineSupport:
     runtime: Runtime = "any"
 
 
-NOT_REQUESTED = "not requested by tier"  # the reason a flag the tier did not ask for is off
-
-
 @dataclass(frozen=True)
 class FlagState:
     """One tier flag as it really is after loading: on or off, and why."""
@@ -126,7 +123,7 @@ class EngineInfo:
     requested: OptimizationConfig
     device: str  # where it really runs: cuda | cpu
     providers: tuple[str, ...]
-    flags: Mapping[str, FlagState]  # load_trt, load_jit, fp16
+    flags: Mapping[str, FlagState]  # by OptimizationConfig field: load_trt, load_jit, fp16
     concurrency: int  # sessions in the pool: synthesize calls that run at once
     sample_rate: int
     voice_count: int
@@ -137,9 +134,9 @@ class EngineInfo:
         return self.requested.tier
 
     def inactive(self) -> dict[str, str]:
-        """flag -> why it is off, for the flags the tier asked for and the engine could not turn on."""
+        """flag -> why it is off, for the flags the configuration asked for and the engine could not turn on."""
         return {flag: state.reason for flag, state in self.flags.items()
-                if not state.active and state.reason != NOT_REQUESTED}
+                if not state.active and getattr(self.requested, flag, False)}
 
     def as_dict(self) -> dict[str, Any]:
         return {
