@@ -6,15 +6,14 @@ import io
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 import soundfile
 
 from ttspilot.launcher.child import free_loopback_port
+from ttspilot.server.readiness import wait_until_ready
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,18 +40,16 @@ def start_server(args: list[str], log_path: Path, env: dict[str, str] | None = N
             cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         )
     server = RunningServer(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
-        try:
-            if httpx.get(server.url + "/health", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"server not ready after {timeout} s:\n{server.log()}")
+
+    def exited() -> str | None:
+        return None if process.poll() is None else f"server exited with {process.returncode}"
+
+    reason = wait_until_ready(server.url, timeout, exited)
+    if reason is not None:
+        process.kill()
+        process.wait()
+        raise RuntimeError(f"{reason}:\n{server.log()}")
+    return server
 
 
 def stop_server(server: RunningServer) -> None:

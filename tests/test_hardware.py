@@ -26,7 +26,6 @@ from ttspilot.hardware import (
     NO_GPUS,
     NO_NVML_LIBRARY,
     GpuInfo,
-    HardwareProfile,
     describe,
     parse_cpu_flags,
     parse_cpu_model,
@@ -187,11 +186,6 @@ def test_cpu_flags_and_model_from_cpuinfo() -> None:
     assert parse_cpu_model(x86) == "AMD EPYC 7B13"
     assert parse_cpu_flags("processor\t: 0\nFeatures\t: fp asimd evtstrm aes\n") == ("asimd",)
     assert parse_cpu_flags("") == () and parse_cpu_model("") is None
-
-
-def test_profile_survives_a_json_round_trip() -> None:
-    profile = with_simulated_gpus(probe(FakeNvml(TWO_GPUS)), [simulated_gpu("T4:16:7.5")])
-    assert HardwareProfile.from_dict(json.loads(json.dumps(profile.to_dict()))) == profile
 
 
 def test_fingerprint_ignores_per_run_values_and_keys_on_hardware_and_libraries() -> None:

@@ -133,7 +133,7 @@ def test_model_dir_voices_cache_beside_the_models(tmp_path):
 def test_model_dir_without_voices_is_a_usage_error(tmp_path):
     result = run("--model_dir", str(tmp_path), cache_home=tmp_path / "xdg")
     assert result.returncode == 2
-    assert "no Piper voice" in result.stdout
+    assert "no engine recognises" in result.stdout and "Piper voices (*.onnx" in result.stdout
 
 
 def test_read_only_cache_exits_4_with_one_line(tmp_path):

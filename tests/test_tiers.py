@@ -9,20 +9,13 @@ from pathlib import Path
 import pytest
 
 from ttspilot.config import FALLBACK_ORDER, GPU_TIERS
+from ttspilot.engines import engine_support
+from ttspilot.engines.base import EngineSupport
 from ttspilot.hardware import NO_NVML_LIBRARY, HardwareProfile, LibraryInfo, simulated_gpu, with_simulated_gpus
-from ttspilot.tiers import (
-    ENGINE_SUPPORT,
-    Candidate,
-    EngineSupport,
-    TuningProfile,
-    explain_skipped,
-    plan,
-    plan_tiers,
-    tuning_fingerprint,
-)
+from ttspilot.tiers import Candidate, TuningProfile, plan, tuning_fingerprint
 
-PIPER = ENGINE_SUPPORT["piper"]
-COSYVOICE = ENGINE_SUPPORT["cosyvoice"]
+PIPER = engine_support(None)  # the embedded voice's engine
+COSYVOICE = EngineSupport(trt=True, jit=True, fp16=True, name="cosyvoice", runtime="torch")  # a torch engine
 NO_GPU = HardwareProfile(gpu_absent_reason=NO_NVML_LIBRARY, cpu_cores=8)
 CUDA_ORT = ("CUDAExecutionProvider", "CPUExecutionProvider")
 TRT_ORT = ("TensorrtExecutionProvider", *CUDA_ORT)
@@ -60,18 +53,18 @@ ALL = list(FALLBACK_ORDER)
     ],
 )
 def test_cold_start_order(spec: str, expected: list[str]) -> None:
-    candidates = plan_tiers(simulated(spec), PIPER)
+    candidates = plan(simulated(spec), PIPER).candidates
     assert tiers(candidates) == expected
     assert candidates[-1].tier == "cpu"
 
 
 def test_first_reason_names_memory_band_and_gpu() -> None:
-    first = plan_tiers(simulated("RTX 4060:8:8.9"), PIPER)[0]
+    first = plan(simulated("RTX 4060:8:8.9"), PIPER).candidates[0]
     assert str(first) == "full: 8 GB free GPU memory on GPU 0 (RTX 4060, compute 8.9): >= 8 GB"
-    assert plan_tiers(simulated("X:7.99:8.9"), PIPER)[0].reason.endswith(
+    assert plan(simulated("X:7.99:8.9"), PIPER).candidates[0].reason.endswith(
         "7.99 GB free GPU memory on GPU 0 (X, compute 8.9): 4-8 GB"
     )
-    assert plan_tiers(simulated("X:1.9:8.9"), PIPER)[0].reason.endswith(": < 2 GB")
+    assert plan(simulated("X:1.9:8.9"), PIPER).candidates[0].reason.endswith(": < 2 GB")
 
 
 def test_gtx_1050_gets_jit_for_lack_of_fp16() -> None:
@@ -85,11 +78,11 @@ def test_gtx_1050_gets_jit_for_lack_of_fp16() -> None:
 
 
 def test_skipped_tiers_say_why() -> None:
-    assert [str(c) for c in explain_skipped(simulated("X:3.8:8.9"), PIPER)] == [
+    assert [str(c) for c in plan(simulated("X:3.8:8.9"), PIPER).skipped] == [
         "full: skipped, needs >= 8 GB free GPU memory, 3.8 GB free",
         "trt_fp16: skipped, needs >= 4 GB free GPU memory, 3.8 GB free",
     ]
-    assert explain_skipped(simulated("T4:16:7.5"), PIPER) == []
+    assert plan(simulated("T4:16:7.5"), PIPER).skipped == ()
 
 
 def test_no_gpu_gives_cpu_only_with_the_reason() -> None:
@@ -140,8 +133,8 @@ def test_real_profiles_need_the_libraries_the_engine_uses(
 
 def test_simulated_profile_assumes_libraries_present() -> None:
     bare = real("T4:16:7.5")
-    assert tiers(plan_tiers(bare, PIPER)) == ["cpu"]
-    assert tiers(plan_tiers(replace(bare, simulated=True), PIPER)) == ALL
+    assert tiers(list(plan(bare, PIPER).candidates)) == ["cpu"]
+    assert tiers(list(plan(replace(bare, simulated=True), PIPER).candidates)) == ALL
 
 
 @pytest.mark.parametrize(
@@ -254,7 +247,3 @@ def test_tuning_profile_load_rejects_other_files(tmp_path: Path, text: str) -> N
     path.write_text(text)
     with pytest.raises(ValueError, match="not a tuning profile"):
         TuningProfile.load(path)
-
-
-def test_engine_support_registry_is_keyed_by_name() -> None:
-    assert all(name == support.name for name, support in ENGINE_SUPPORT.items())

@@ -1,7 +1,7 @@
 """Optimization tiers and server settings: the one source of truth for every entry point.
 
-The tier table mirrors DESIGN.md section 3. Launchers, the server and the benchmark
-all build their `OptimizationConfig` here, so a tier name means the same thing everywhere.
+The tier table is documented in docs/architecture.md ("Tiers"). Launchers, the server and the
+benchmark all build their `OptimizationConfig` here, so a tier name means the same thing everywhere.
 """
 
 from __future__ import annotations

@@ -95,28 +95,6 @@ class HardwareProfile:
     simulated: bool = False
     notes: tuple[str, ...] = ()  # partial failures worth an operator's attention
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> HardwareProfile:
-        """Inverse of `to_dict`, also after a JSON round trip (lists back to tuples)."""
-        gpus = tuple(
-            GpuInfo(**{**gpu, "compute_capability": tuple(gpu["compute_capability"])}) for gpu in data.get("gpus", ())
-        )
-        libraries = dict(data.get("libraries", {}))
-        libraries["ort_providers"] = tuple(libraries.get("ort_providers", ()))
-        return cls(
-            **{
-                **data,
-                "gpus": gpus,
-                "cpu_flags": tuple(data.get("cpu_flags", ())),
-                "libraries": LibraryInfo(**libraries),
-                "platform": PlatformInfo(**data.get("platform", {})),
-                "notes": tuple(data.get("notes", ())),
-            }
-        )
-
     def fingerprint(self, extra: dict[str, Any] | None = None) -> str:
         """A short hash of what makes a benchmark result valid: GPU models, compute capabilities,
         driver, CPU and library versions, plus `extra` (engine name, model hash). Free memory and

@@ -1,4 +1,4 @@
-"""Tier policy: which optimization tiers to try, in order, and why (DESIGN.md section 3).
+"""Tier policy: which optimization tiers to try, in order, and why (docs/architecture.md, "Launcher").
 
 A pure function of the hardware profile, what the engine can honour and an optional
 measured tuning profile, so every choice the launcher makes can be tested without a GPU.
@@ -31,38 +31,14 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
 from ttspilot.config import FALLBACK_ORDER, GPU_TIERS, TIERS, OptimizationConfig
+from ttspilot.engines.base import EngineSupport
 from ttspilot.hardware import GB, GpuInfo, HardwareProfile
 
 FP16_MIN_CC: tuple[int, int] = (7, 0)
 TRT_MIN_CC: tuple[int, int] = (7, 5)
 MIN_FREE_GB: dict[str, float] = {"full": 8.0, "trt_fp16": 4.0, "jit_fp16": 2.0}
-
-Runtime = Literal["onnxruntime", "torch", "any"]
-
-
-@dataclass(frozen=True)
-class EngineSupport:
-    """Which tier flags an engine can honour, and through which runtime it reaches CUDA/TensorRT.
-
-    Declared apart from the engine module so the launcher can plan without importing it.
-    """
-
-    trt: bool
-    jit: bool
-    fp16: bool
-    name: str
-    runtime: Runtime = "any"
-
-
-ENGINE_SUPPORT: dict[str, EngineSupport] = {
-    # Piper: TRT = ONNX Runtime TensorRT provider, FP16 = TensorRT/CUDA half precision,
-    # JIT = ahead-of-time optimized ONNX graph.
-    "piper": EngineSupport(trt=True, jit=True, fp16=True, name="piper", runtime="onnxruntime"),
-    "cosyvoice": EngineSupport(trt=True, jit=True, fp16=True, name="cosyvoice", runtime="torch"),
-}
 
 
 @dataclass(frozen=True)
@@ -157,20 +133,6 @@ def plan(
             tuning, tuning_fingerprint(profile, support, model_hash), candidates, skipped
         )
     return TierPlan(tuple(candidates), tuple(skipped), None if no_gpu else gpu, note)
-
-
-def plan_tiers(
-    profile: HardwareProfile, support: EngineSupport, tuning: TuningProfile | None = None, *, model_hash: str = ""
-) -> list[Candidate]:
-    """Tiers to try, best first, each with a one-line reason; `cpu` is always last."""
-    return list(plan(profile, support, tuning, model_hash=model_hash).candidates)
-
-
-def explain_skipped(
-    profile: HardwareProfile, support: EngineSupport, tuning: TuningProfile | None = None, *, model_hash: str = ""
-) -> list[Candidate]:
-    """The tiers `plan_tiers` leaves out, each with the reason, so the operator sees why."""
-    return list(plan(profile, support, tuning, model_hash=model_hash).skipped)
 
 
 def _no_usable_gpu(profile: HardwareProfile, support: EngineSupport, gpu: GpuInfo | None) -> str | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes_nvml import FakeGpu, FakeNvml
 from ttspilot.accel import gpu as gpu_probe
 from ttspilot.accel.cache import check_entry
 from ttspilot.accel.fingerprint import FileHasher
@@ -22,6 +23,7 @@ from ttspilot.accel.onnx_session import (
 from ttspilot.accel.ort_tensorrt import ensure_engine_cache, ort_trt_key
 from ttspilot.accel.providers import CPU, CUDA, TRT, piper_shape_profile, plan_providers
 from ttspilot.config import TIERS, cache_dir_for, default_cache_root
+from ttspilot.hardware import probe
 
 ALL = [TRT, CUDA, CPU]
 
@@ -111,7 +113,7 @@ def test_gpu_providers_that_do_not_load_are_detected(voice_model, tmp_path, monk
     FakeGpuPresence stands in for NVML so the TensorRT cache can be named; the real ONNX
     Runtime then ignores the GPU providers, and nothing half-built may stay in the cache.
     """
-    fake_presence = GpuPresence(True, "FakeGpuPresence", (GpuDevice(0, "Fake GPU", "8.9", 8 << 30),), tuple(ALL))
+    fake_presence = GpuPresence(True, "FakeGpuPresence", (GpuDevice(0, "Fake GPU", "8.9"),), tuple(ALL))
     monkeypatch.setattr(gpu_probe, "detect_gpu", lambda: fake_presence)
     opened = open_session(voice_model, TIERS["full"], tmp_path, available_providers=ALL)
     assert opened.requested_providers == [TRT, CUDA, CPU]
@@ -124,6 +126,27 @@ def test_gpu_providers_that_do_not_load_are_detected(voice_model, tmp_path, monk
     assert not any(p.is_dir() for p in (tmp_path / "cuda-graph").iterdir())
     with pytest.raises(RuntimeError, match="TensorRT execution provider did not load"):
         open_session(voice_model, TIERS["full"], tmp_path, available_providers=ALL, strict=True)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Specified provider")
+def test_pooled_gpu_sessions_probe_the_hardware_once(voice_model, tmp_path, monkeypatch):
+    """A pool of GPU sessions asks for the compute capability per session; the machine is probed once."""
+    probes = []
+
+    def counting_probe():
+        probes.append(1)
+        return probe(FakeNvml([FakeGpu("Fake GPU", 8.0, 8.0, (8, 9))]))
+
+    monkeypatch.setattr(gpu_probe, "probe", counting_probe)
+    gpu_probe.detect_gpu.cache_clear()
+    try:
+        for _ in range(3):
+            open_session(voice_model, TIERS["basic"], tmp_path, available_providers=[CUDA, CPU])
+        assert gpu_probe.detect_gpu().device(0).compute_capability == "8.9"
+    finally:
+        gpu_probe.detect_gpu.cache_clear()
+    assert len(probes) == 1
 
 
 class FakeTrtSession:

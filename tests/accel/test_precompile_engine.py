@@ -22,4 +22,4 @@ def test_engine_loads_what_precompile_built(tmp_path, monkeypatch, caplog):
     messages = [r.getMessage() for r in caplog.records if r.name == "ttspilot.accel"]
     assert any("optimized graph loaded from cache" in m for m in messages), messages
     assert not any("cached at" in m or "rebuilt" in m for m in messages), messages
-    assert engine.info()["flags"]["load_jit"]["active"] is True
+    assert engine.info().flags["load_jit"].active is True

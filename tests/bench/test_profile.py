@@ -11,6 +11,7 @@ from tests.bench.conftest import CpuRun
 from tests.support import REPO
 from ttspilot.bench.profile import save_profile
 from ttspilot.bench.report import FAILED_QUALITY, Recommendation, Row
+from ttspilot.engines import engine_support
 from ttspilot.hardware import GB, GpuInfo, HardwareProfile, LibraryInfo
 from ttspilot.tiers import TuningProfile
 
@@ -38,7 +39,7 @@ def test_profile_from_a_partial_run_is_not_written(tmp_path, monkeypatch):
     gpu = GpuInfo(0, "T4", 16 * GB, 16 * GB, (7, 5))
     hardware = HardwareProfile(gpus=(gpu,), libraries=LibraryInfo("1.20", ("CUDAExecutionProvider",)))
     rows = [Row("cpu", "cpu", "ran", "fast", "reference", rtf_median=0.5)]
-    outcome = save_profile(rows, Recommendation("cpu", "cpu", 0.5, ""), hardware, "piper", None)
+    outcome = save_profile(rows, Recommendation("cpu", "cpu", 0.5, ""), hardware, engine_support(None), None)
     assert outcome.path is None and "would also try" in outcome.message and "--test_all" in outcome.message
     assert not (tmp_path / "ttspilot" / "tuning").exists()
 
@@ -48,7 +49,7 @@ def test_profile_lists_tiers_that_failed_quality(tmp_path, monkeypatch):
     rows = [Row("cpu", "cpu", "ran", "fast", "reference", rtf_median=0.5),
             Row("jit+fp16", "jit_fp16", "ran", FAILED_QUALITY, FAILED_QUALITY, rtf_median=0.1),
             Row("cpu+jit", "custom", "ran", FAILED_QUALITY, FAILED_QUALITY, rtf_median=0.1)]
-    outcome = save_profile(rows, Recommendation("cpu", "cpu", 0.5, ""), HardwareProfile(), "piper", None)
+    outcome = save_profile(rows, Recommendation("cpu", "cpu", 0.5, ""), HardwareProfile(), engine_support(None), None)
     profile = TuningProfile.load(outcome.path)
     assert profile.best_tier == "cpu" and profile.measured == {"cpu": 0.5}
     assert profile.failed_quality == ("jit_fp16",)  # custom configurations are not tiers the launcher knows

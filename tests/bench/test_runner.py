@@ -10,10 +10,10 @@ from tests.bench.conftest import CpuRun
 from ttspilot.bench.measure import Measurement
 from ttspilot.bench.runner import all_configurations, config_label, with_skip_reasons
 from ttspilot.config import config_from_flags
+from ttspilot.engines import engine_support
 from ttspilot.hardware import GB, GpuInfo, HardwareProfile, LibraryInfo
-from ttspilot.tiers import ENGINE_SUPPORT
 
-PIPER = ENGINE_SUPPORT["piper"]
+PIPER = engine_support(None)
 NO_GPU = HardwareProfile(gpu_absent_reason="NVML library not found (no NVIDIA driver installed)")
 
 
@@ -58,7 +58,7 @@ def test_cpu_tier_runs_in_a_child_and_reports_every_measure(cpu_run: CpuRun):
     assert row["peak_gpu_mb"] is None  # no NVML here
     measured = Measurement.from_dict(json.loads((cpu_run.output_dir / "runs" / "cpu.result.json").read_text()))
     assert set(measured.rtf) == {"short", "medium"} and all(len(v) == 1 for v in measured.rtf.values())
-    assert measured.engine_info["tier"] == "cpu"
+    assert measured.engine_info is not None and measured.engine_info.tier == "cpu"
     assert (cpu_run.output_dir / "results.csv").is_file()
 
 

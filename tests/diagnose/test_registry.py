@@ -61,3 +61,11 @@ def test_a_failed_tensorrt_provider_moves_piper_to_the_best_jit_tier():
                                                      result("ort_cuda", Status.PASS)])
     assert rec.tier == "jit_fp16"
     assert rec.passed_over == ("full (check ort_tensorrt failed)", "trt_fp16 (check ort_tensorrt failed)")
+
+
+def test_a_cosyvoice_folder_is_planned_for_torch_and_blocked_by_the_tensorrt_package(tmp_path):
+    (tmp_path / "cosyvoice2.yaml").write_text("model: cosyvoice2\n")
+    ctx = Context(tmp_path, profile=gpu_profile(torch_cuda="12.1", tensorrt="10.3.0"))
+    assert (ctx.engine, ctx.support.runtime) == ("cosyvoice", "torch")
+    rec = recommend(ctx, [result("tensorrt", Status.FAIL), result("ort_tensorrt", Status.PASS)])
+    assert rec.tier == "jit_fp16" and "full (check tensorrt failed)" in rec.passed_over

@@ -47,6 +47,13 @@ def test_speed_scales_duration(engine):
     assert 2.5 < len(slow) / len(fast) < 5.0
 
 
+def test_whole_text_in_one_model_call(engine):
+    """What a server without splitting does (the server-overhead benchmark's baseline): one chunk, same speech."""
+    chunks = list(engine.synthesize(TEXT, engine.default_voice, split_sentences=False, noise_scale=0.0, noise_w=0.0))
+    assert len(chunks) == 1 and chunks[0].dtype == np.float32 and np.abs(chunks[0]).max() <= 1.0
+    assert_speech(chunks[0], engine.sample_rate, TEXT)
+
+
 def test_unknown_voice_lists_valid_ones(engine):
     with pytest.raises(VoiceNotFound, match="en_US-joe-medium"):
         engine.resolve_voice("nobody")
@@ -54,9 +61,9 @@ def test_unknown_voice_lists_valid_ones(engine):
 
 def test_info_reports_real_providers(engine):
     info = engine.info()
-    assert info["providers"] == ["CPUExecutionProvider"]
-    assert info["flags"]["fp16"]["active"] is False
-    assert info["trt_concurrent"] == 1
+    assert info.providers == ("CPUExecutionProvider",)
+    assert info.flags["fp16"].active is False
+    assert info.concurrency == 1
 
 
 def test_model_dir_voices_become_extra_voices(tmp_path):

@@ -19,7 +19,6 @@ class GpuDevice:
     index: int
     name: str
     compute_capability: str  # "8.9"
-    memory_total_bytes: int
 
 
 @dataclass(frozen=True)
@@ -32,14 +31,11 @@ class GpuPresence:
     def device(self, index: int) -> GpuDevice | None:
         return next((d for d in self.devices if d.index == index), None)
 
-    def can_run(self, provider: str) -> bool:
-        return self.present and provider in self.ort_providers
-
 
 def presence_from(profile: HardwareProfile) -> GpuPresence:
     """The cache-key view of a hardware profile: devices, their compute capability, ONNX Runtime's providers."""
     devices = tuple(
-        GpuDevice(gpu.index, gpu.name, gpu.compute_capability_text, gpu.memory_total) for gpu in profile.gpus
+        GpuDevice(gpu.index, gpu.name, gpu.compute_capability_text) for gpu in profile.gpus
     )
     if devices:
         names = ", ".join(f"{d.index}: {d.name} (sm {d.compute_capability})" for d in devices)
@@ -48,8 +44,10 @@ def presence_from(profile: HardwareProfile) -> GpuPresence:
     return GpuPresence(False, reason, devices, tuple(profile.libraries.ort_providers))
 
 
+@lru_cache(maxsize=1)
 def detect_gpu() -> GpuPresence:
-    """Probe now (NVML and ONNX Runtime's provider list; no CUDA context)."""
+    """Probe once per process (NVML and ONNX Runtime's provider list; no CUDA context): every pooled session
+    and every build asks, and a process's GPUs and libraries do not change under it."""
     return presence_from(probe())
 
 

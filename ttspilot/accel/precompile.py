@@ -62,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--model_dir",
         type=Path,
         default=None,
-        help="folder of Piper voices (*.onnx with *.onnx.json beside it); the embedded voice is always included, "
-        "as the server loads it",
+        help="model folder, as the server is given it; the server's engine says which files it loads "
+        "(for Piper voices the embedded voice is always included)",
     )
     parser.add_argument(
         "--tier", nargs="+", choices=list(TIERS), metavar="TIER", help=f"tiers to build for ({', '.join(TIERS)})"
@@ -83,26 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def find_voices(model_dir: Path | None) -> list[Path]:
-    """The voices a server started with `model_dir` loads: the folder's Piper voices, then the embedded one.
-
-    Uses the Piper engine's own discovery, so precompile builds for exactly the voices it serves.
+    """The model files a server started with `model_dir` loads, as its engine lists them (the embedded voice
+    included), so precompile builds for exactly what it serves. Only ONNX Runtime engines have caches to build here.
     """
+    from ttspilot.engines import engine_class
     from ttspilot.engines.base import EngineLoadError
-    from ttspilot.engines.piper import embedded_voice, find_voice_files
 
-    voices: list[Path] = []
-    if model_dir is not None:
-        if not Path(model_dir).is_dir():
-            raise UsageError(f"--model_dir {model_dir} is not a directory")
-        voices = [voice.model for voice in find_voice_files(Path(model_dir))]
-        if not voices:
-            raise UsageError(f"no Piper voice (*.onnx with *.onnx.json beside it) in {model_dir}")
     try:
-        voices.append(Path(embedded_voice().model))
+        engine = engine_class(model_dir)
+        if engine.support.runtime != "onnxruntime":
+            raise UsageError(f"engine {engine.name} does not run on ONNX Runtime: it builds its caches as it loads")
+        return engine.model_files(model_dir)
     except EngineLoadError as exc:
-        if not voices:
-            raise UsageError(str(exc)) from exc
-    return voices
+        raise UsageError(exc.reason) from exc
 
 
 def requested_configs(args: argparse.Namespace) -> list[OptimizationConfig]:

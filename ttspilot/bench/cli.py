@@ -39,12 +39,13 @@ from ttspilot.bench.report import (
 from ttspilot.bench.runner import all_configurations, run_all, with_skip_reasons
 from ttspilot.bench.texts import TEXT_SETS, read_texts
 from ttspilot.config import TIERS, OptimizationConfig, config_from_flags
+from ttspilot.engines import engine_support
+from ttspilot.engines.base import EngineLoadError
 from ttspilot.hardware import describe, probe
-from ttspilot.tiers import ENGINE_SUPPORT, plan
+from ttspilot.tiers import plan
 
 log = logging.getLogger("ttspilot.bench")
 
-ENGINE = "piper"  # load_engine serves every model folder with Piper today, as the launcher assumes
 QUICK_REPEATS, REPEATS = 2, 5
 QUICK_THROUGHPUT_S, THROUGHPUT_S = 2.0, 5.0
 
@@ -76,9 +77,11 @@ def default_output_dir() -> Path:
 
 
 def run_benchmark(options: BenchOptions) -> BenchRun:
-    """Measure, judge quality, recommend, write the files and the tuning profile."""
+    """Measure, judge quality, recommend, write the files and the tuning profile.
+
+    Raises EngineLoadError when no engine serves `options.model_dir`."""
     hardware = probe()
-    support = ENGINE_SUPPORT[ENGINE]
+    support = engine_support(options.model_dir)
     configs = list(options.configs or [TIERS[c.tier] for c in plan(hardware, support).candidates])
     if not any(config.tier in REFERENCE_ORDER for config in configs):
         configs.insert(0, TIERS["cpu"])  # the quality guard needs a reference to compare with
@@ -93,11 +96,11 @@ def run_benchmark(options: BenchOptions) -> BenchRun:
     reference, verdicts = assess([o.measurement for o in outcomes if o.status == "ran" and o.measurement])
     rows = build_rows(outcomes, verdicts, reference)
     recommendation = recommend(rows)
-    profile = save_profile(rows, recommend(rows, launchable=True), hardware, ENGINE, options.model_dir)
+    profile = save_profile(rows, recommend(rows, launchable=True), hardware, support, options.model_dir)
     summary: dict[str, Any] = {
         "created": datetime.now().astimezone().isoformat(timespec="seconds"),
         "hardware": describe(hardware),
-        "fingerprint": profile_fingerprint(hardware, ENGINE, options.model_dir),
+        "fingerprint": profile_fingerprint(hardware, support, options.model_dir),
         "options": {"repeats": spec.repeats, "quick": spec.quick, "concurrency": list(spec.concurrency),
                     "throughput_seconds": spec.throughput_seconds, "language": spec.language,
                     "texts": options.texts, "model_dir": spec.model_dir and str(spec.model_dir)},
@@ -192,11 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.server:
         return drive_server(args, texts, parser)
     levels = args.concurrency or [2]
-    run = run_benchmark(BenchOptions(
-        configs=configs, repeats=args.repeats, quick=args.quick, texts=texts, language=args.language,
-        concurrency=tuple(range(1, levels[0] + 1)) if len(levels) == 1 else tuple(levels),
-        output_dir=args.output_dir, model_dir=args.model_dir,
-    ))
+    try:
+        run = run_benchmark(BenchOptions(
+            configs=configs, repeats=args.repeats, quick=args.quick, texts=texts, language=args.language,
+            concurrency=tuple(range(1, levels[0] + 1)) if len(levels) == 1 else tuple(levels),
+            output_dir=args.output_dir, model_dir=args.model_dir,
+        ))
+    except EngineLoadError as error:
+        parser.error(f"--model_dir: {error.reason}")
     print("\n".join(report_lines(run)))
     return 0 if any(row.status == "ran" for row in run.rows) else 1
 

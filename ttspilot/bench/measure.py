@@ -32,12 +32,11 @@ from ttspilot.bench.texts import builtin_texts, language_of
 from ttspilot.canary import CANARY_TEXT
 from ttspilot.config import OptimizationConfig, ServerSettings
 from ttspilot.engines import load_engine
-from ttspilot.engines.base import Engine, EngineLoadError
+from ttspilot.engines.base import Engine, EngineInfo, EngineLoadError
 from ttspilot.server.pipeline import SynthesisJob, SynthesisPipeline
 from ttspilot.server.stats import StatsRecorder
 
 PROGRESS_PREFIX = "ttspilot-bench "
-DETERMINISTIC = {"noise_scale": 0.0, "noise_w": 0.0}
 
 
 @dataclass(frozen=True)
@@ -86,11 +85,18 @@ class Measurement:
     sample_rate: int = 0
     texts: dict[str, str] = field(default_factory=dict)
     audio: dict[str, str] = field(default_factory=dict)  # text name -> float WAV of the deterministic output
-    engine_info: dict[str, Any] = field(default_factory=dict)
+    engine_info: EngineInfo | None = None  # None when the engine would not load
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"engine_info": self.engine_info and self.engine_info.as_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Measurement:
-        return cls(**data | {"throughput": {int(k): v for k, v in data.get("throughput", {}).items()}})
+        info = data.get("engine_info")
+        return cls(**data | {
+            "throughput": {int(k): v for k, v in data.get("throughput", {}).items()},
+            "engine_info": info and EngineInfo.from_dict(info),
+        })
 
 
 def peak_rss_mb() -> float:
@@ -182,7 +188,8 @@ class _PipelineClient:
 
     def job(self, text: str, stream: bool) -> SynthesisJob:
         return SynthesisJob(
-            text, self.engine.default_voice, self.engine.sample_rate, stream=stream, engine_options=DETERMINISTIC
+            text, self.engine.default_voice, self.engine.sample_rate, stream=stream,
+            engine_options=dict(self.engine.deterministic_options),
         )
 
     async def whole(self, text: str) -> tuple[np.ndarray, float]:
@@ -270,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     spec = MeasureSpec.from_json(Path(spec_path).read_text())
     result = measure(spec, Progress())
-    Path(result_path).write_text(json.dumps(asdict(result), indent=2))
+    Path(result_path).write_text(json.dumps(result.as_dict(), indent=2))
     return 0
 
 

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 from ttspilot.accel.fingerprint import hasher_for
 from ttspilot.config import cache_dir_for
-from ttspilot.engines.base import EngineLoadError
-from ttspilot.engines.piper import embedded_voice, find_voice_files
+from ttspilot.engines import engine_class
+from ttspilot.engines.base import EngineLoadError, EngineSupport
 from ttspilot.hardware import HardwareProfile
 from ttspilot.launcher.optimized import tuning_path
-from ttspilot.tiers import ENGINE_SUPPORT, TuningProfile, plan, tuning_fingerprint
+from ttspilot.tiers import TuningProfile, plan, tuning_fingerprint
 
 if TYPE_CHECKING:  # the launcher imports this module; pandas and tabulate stay out of its start
     from ttspilot.bench.report import Recommendation, Row
@@ -33,25 +33,25 @@ class ProfileOutcome:
 
 
 def model_hash(model_dir: Path | None) -> str:
-    """sha256 prefix of the voice a server would speak with by default (first in model_dir, else embedded);
+    """sha256 prefix of the model file a server would speak with by default (its engine's first model file);
     empty when there is none, so a bad --model_dir fails where the server loads it, not here."""
-    files = find_voice_files(model_dir) if model_dir is not None and model_dir.is_dir() else []
     try:
-        model = files[0].model if files else embedded_voice().model
+        model = engine_class(model_dir).model_files(model_dir)[0]
     except EngineLoadError:
         return ""
     return hasher_for(cache_dir_for(model_dir)).sha256(model)[:16]
 
 
-def profile_fingerprint(hardware: HardwareProfile, engine: str, model_dir: Path | None) -> str:
-    return tuning_fingerprint(hardware, ENGINE_SUPPORT[engine], model_hash(model_dir))
+def profile_fingerprint(hardware: HardwareProfile, support: EngineSupport, model_dir: Path | None) -> str:
+    return tuning_fingerprint(hardware, support, model_hash(model_dir))
 
 
 def save_profile(
-    rows: list[Row], best: Recommendation | None, hardware: HardwareProfile, engine: str, model_dir: Path | None
+    rows: list[Row], best: Recommendation | None, hardware: HardwareProfile, support: EngineSupport,
+    model_dir: Path | None,
 ) -> ProfileOutcome:
     """Write `best` (the fastest named tier that passed quality), the measured RTFs and the tiers that failed quality."""
-    planned = [candidate.tier for candidate in plan(hardware, ENGINE_SUPPORT[engine]).candidates]
+    planned = [candidate.tier for candidate in plan(hardware, support).candidates]
     missing = [tier for tier in planned if tier not in {row.tier for row in rows}]
     if missing:
         return ProfileOutcome(
@@ -59,7 +59,7 @@ def save_profile(
         )
     if best is None:
         return ProfileOutcome(None, "tuning profile not written: no named tier ran and passed the quality check")
-    fingerprint = profile_fingerprint(hardware, engine, model_dir)
+    fingerprint = profile_fingerprint(hardware, support, model_dir)
     named = [row for row in rows if row.status == "ran" and row.tier != "custom"]
     profile = TuningProfile(
         fingerprint=fingerprint,

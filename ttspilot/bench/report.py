@@ -21,6 +21,7 @@ from tabulate import tabulate
 
 from ttspilot.bench.quality import QualityCheck
 from ttspilot.bench.runner import Outcome
+from ttspilot.engines.base import EngineInfo
 
 GRADE_BANDS: tuple[tuple[float, str], ...] = ((0.3, "very fast"), (0.7, "fast"), (1.0, "acceptable"))
 TIE_MARGIN = 0.05  # RTFs within 5% count as a tie: run-to-run noise is about that on a quiet machine
@@ -81,11 +82,8 @@ def _row(outcome: Outcome, verdict: QualityCheck | None, reference: str | None) 
         quality = REFERENCE
     else:
         quality = PASSED if verdict is not None and verdict.passed else FAILED_QUALITY
-    inactive = [
-        f"{flag} inactive: {state['reason']}"
-        for flag, state in measured.engine_info.get("flags", {}).items()
-        if not state.get("active") and state.get("reason") != "not requested by tier"
-    ]
+    info = measured.engine_info
+    inactive = [f"{flag} inactive: {reason}" for flag, reason in (info.inactive() if info else {}).items()]
     notes = ([verdict.reason] if verdict and quality != REFERENCE else []) + inactive
     return Row(
         bench.label, bench.config.tier, "ran",
@@ -101,15 +99,15 @@ def _row(outcome: Outcome, verdict: QualityCheck | None, reference: str | None) 
         peak_gpu_mb=measured.peak_gpu_mb,
         mel_distance_db=verdict.mel_distance_db if verdict else None,
         duration_ratio=verdict.duration_ratio if verdict else None,
-        effective=effective(measured.engine_info),
+        effective=effective(info) if info else "",
     )
 
 
-def effective(info: Mapping[str, Any]) -> str:
+def effective(info: EngineInfo) -> str:
     """Engine.info() in one line: configurations with the same line run the same way."""
-    active = [flag for flag, state in info.get("flags", {}).items() if state.get("active")]
-    return (f"{'+'.join(info.get('providers', [])) or 'unknown providers'}, active: {'+'.join(active) or 'none'}, "
-            f"{info.get('trt_concurrent', '?')} session(s)")
+    active = [flag for flag, state in info.flags.items() if state.active]
+    return (f"{'+'.join(info.providers) or 'unknown providers'}, active: {'+'.join(active) or 'none'}, "
+            f"{info.concurrency} session(s)")
 
 
 def recommend(rows: list[Row], *, launchable: bool = False) -> Recommendation | None:

@@ -22,9 +22,10 @@ from tqdm import tqdm
 
 from ttspilot.bench.measure import PROGRESS_PREFIX, Measurement, MeasureSpec
 from ttspilot.config import OptimizationConfig, config_from_flags
+from ttspilot.engines.base import EngineSupport
 from ttspilot.hardware import HardwareProfile
 from ttspilot.progress import progress_bar
-from ttspilot.tiers import EngineSupport, plan
+from ttspilot.tiers import plan
 
 CHILD_TIMEOUT_S = 3600.0  # a first TensorRT build alone can take many minutes
 IMPORT_ROOT = Path(__file__).resolve().parents[2]  # holds ttspilot/: children import it from any working dir

@@ -24,24 +24,24 @@ from tabulate import tabulate
 
 from ttspilot.bench.texts import ENGLISH
 from ttspilot.config import ServerSettings, config_from_flags
-from ttspilot.engines.piper import PiperEngine
+from ttspilot.engines import load_engine
+from ttspilot.engines.base import Engine
 from ttspilot.launcher.child import ServerChild
 from ttspilot.server.app import create_app
-
-DETERMINISTIC = {"noise_scale": 0.0, "noise_w": 0.0}
+from ttspilot.server.readiness import wait_until_ready
 
 
 def median_of(repeats: int, measure: Callable[..., float], *args: object) -> float:
     return statistics.median(measure(*args) for _ in range(repeats))
 
 
-def raw_rtf(engine: PiperEngine, text: str) -> float:
+def raw_rtf(engine: Engine, text: str) -> float:
     started = time.perf_counter()
     audio = np.concatenate(list(engine.synthesize(text, engine.default_voice)))
     return (time.perf_counter() - started) / (len(audio) / engine.sample_rate)
 
 
-def raw_first_chunk_seconds(engine: PiperEngine, text: str) -> float:
+def raw_first_chunk_seconds(engine: Engine, text: str) -> float:
     started = time.perf_counter()
     chunks = engine.synthesize(text, engine.default_voice)
     next(chunks)
@@ -50,16 +50,11 @@ def raw_first_chunk_seconds(engine: PiperEngine, text: str) -> float:
     return elapsed
 
 
-def one_call_rtf(engine: PiperEngine, text: str) -> float:
-    """The whole text as one ONNX call: what a server without splitting would do."""
-    from piper import SynthesisConfig
-
-    model = engine._models[0]
-    with model.borrow() as voice:
-        started = time.perf_counter()
-        phonemes = [p for sentence in voice.phonemize(text) for p in sentence]
-        audio = voice.phoneme_ids_to_audio(voice.phonemes_to_ids(phonemes), SynthesisConfig())
-        return (time.perf_counter() - started) / (len(audio) / engine.sample_rate)
+def one_call_rtf(engine: Engine, text: str) -> float:
+    """The whole text as one model call: what a server without splitting would do."""
+    started = time.perf_counter()
+    audio = np.concatenate(list(engine.synthesize(text, engine.default_voice, split_sentences=False)))
+    return (time.perf_counter() - started) / (len(audio) / engine.sample_rate)
 
 
 def server_rtf(client: httpx.Client, text: str) -> float:
@@ -86,31 +81,20 @@ def server_first_audio_seconds(client: httpx.Client, text: str) -> float:
 class InProcessServer:
     """uvicorn in a thread around an engine we also call directly."""
 
-    def __init__(self, engine: PiperEngine, port: int):
+    def __init__(self, engine: Engine, port: int):
         self.server = uvicorn.Server(uvicorn.Config(create_app(engine, ServerSettings()), port=port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{port}"
 
     def __enter__(self) -> str:
         self.thread.start()
-        wait_ready(self.url)
+        if (reason := wait_until_ready(self.url, 90)) is not None:
+            raise RuntimeError(f"server at {self.url}: {reason}")
         return self.url
 
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
         self.thread.join(10)
-
-
-def wait_ready(url: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server at {url} not ready")
 
 
 def rss_over_requests(text: str, requests: int = 20) -> list[float]:
@@ -140,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_flags("cpu")
     if args.trt_concurrent:
         config = config_from_flags(device="cpu", trt_concurrent=args.trt_concurrent)
-    engine = PiperEngine.load(None, config)
+    engine = load_engine(None, config)
     rows = []
     with InProcessServer(engine, args.port) as url, httpx.Client(base_url=url, timeout=120) as client:
         for name, text in ENGLISH.items():

@@ -20,8 +20,13 @@ from ttspilot.config import TIERS, cache_dir_for
 from ttspilot.diagnose import cuda, model, network, nvidia, onnxruntime_check, packages, system, tensorrt_check
 from ttspilot.diagnose.libraries import GpuLibraries, installed_distributions, ort_build
 from ttspilot.diagnose.result import CheckResult, Finding, Status, failed
+from ttspilot.engines import engine_support
+from ttspilot.engines.base import EngineLoadError, EngineSupport
 from ttspilot.hardware import HardwareProfile, probe
-from ttspilot.tiers import ENGINE_SUPPORT, plan
+from ttspilot.tiers import plan
+
+# CosyVoice folders are checked before an engine serves them; until one does, plan for its torch runtime.
+COSYVOICE_SUPPORT = EngineSupport(trt=True, jit=True, fp16=True, name="cosyvoice", runtime="torch")
 
 
 class Context:
@@ -44,9 +49,17 @@ class Context:
     def model(self) -> model.ModelInfo:
         return model.detect_model(self.model_dir)
 
+    @cached_property
+    def support(self) -> EngineSupport:
+        """The serving engine's static support; for a folder no engine serves, the embedded voice's engine."""
+        try:
+            return engine_support(self.model_dir)
+        except EngineLoadError:
+            return COSYVOICE_SUPPORT if self.model.engine == "cosyvoice" else engine_support(None)
+
     @property
     def engine(self) -> str:
-        return self.model.engine if self.model.engine in ENGINE_SUPPORT else "piper"
+        return self.support.name
 
     @cached_property
     def dists(self) -> dict[str, str]:
@@ -142,11 +155,11 @@ def run_checks(ctx: Context, names: Sequence[str] | None = None,
     return results
 
 
-# Which failed checks rule a tier out, per engine: GPU tiers need the engine's CUDA path,
+# Which failed checks rule a tier out, per engine runtime: GPU tiers need the runtime's CUDA path,
 # TensorRT tiers its TensorRT path.
 BLOCKERS = {
-    "piper": {"gpu": ("ort_cuda",), "trt": ("ort_tensorrt",)},
-    "cosyvoice": {"gpu": ("cuda_runtime",), "trt": ("tensorrt",)},
+    "onnxruntime": {"gpu": ("ort_cuda",), "trt": ("ort_tensorrt",)},
+    "torch": {"gpu": ("cuda_runtime",), "trt": ("tensorrt",)},
 }
 
 
@@ -162,9 +175,9 @@ class Recommendation:
 
 def recommend(ctx: Context, results: Sequence[CheckResult]) -> Recommendation:
     """The tier the launcher would try first (`tiers.plan`), moved down past tiers a failed check rules out."""
-    candidates = plan(ctx.profile, ENGINE_SUPPORT[ctx.engine]).candidates
+    candidates = plan(ctx.profile, ctx.support).candidates
     failed_checks = {r.name for r in results if r.status is Status.FAIL}
-    blockers = BLOCKERS[ctx.engine]
+    blockers = BLOCKERS[ctx.support.runtime]
     passed_over = []
     for candidate in candidates:
         config = TIERS[candidate.tier]

@@ -1,16 +1,16 @@
-"""The engine contract every TTS backend implements (DESIGN.md section 3).
+"""The engine contract every TTS backend implements (docs/architecture.md, "Engines").
 
-The server, the launchers and the benchmark only talk to this interface, so a new
-backend is one new module and nothing else changes.
+The server, the launchers, precompile and the benchmark only talk to this interface, so a
+new backend is one new module plus one line in `ttspilot.engines.ENGINE_MODULES`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -58,17 +58,158 @@ class EngineCapabilities:
     streaming: bool = False  # audio chunks inside one sentence
 
 
-class Engine(ABC):
-    """A loaded TTS model. `synthesize` is called from worker threads, one call per segment."""
+Runtime = Literal["onnxruntime", "torch", "any"]
+
+
+@dataclass(frozen=True)
+class EngineSupport:
+    """Which tier flags an engine can honour, and through which runtime it reaches CUDA/TensorRT.
+
+    Static (a class attribute), so the launcher, the benchmark and diagnose plan tiers without loading a model.
+    """
+
+    trt: bool
+    jit: bool
+    fp16: bool
+    name: str
+    runtime: Runtime = "any"
+
+
+@dataclass(frozen=True)
+class FlagState:
+    """One tier flag as it really is after loading: on or off, and why."""
+
+    active: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class CompiledCache:
+    """The compiled artifact a model was loaded from (or why none could be used)."""
+
+    kind: str  # cpu-graph | cuda-graph | ort-trt | ...
+    path: Path | None
+    status: str  # hit | built | rebuilt | unavailable
+    reason: str
+    build_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": None if self.path is None else str(self.path), "status": self.status,
+                "reason": self.reason, "build_seconds": self.build_seconds}
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    """One loaded model file: how long each pooled session took to open, and the cache the first one used."""
 
     name: str
+    session_load_s: tuple[float, ...]
+    cache: CompiledCache | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"voice": self.name, "session_load_s": [round(s, 3) for s in self.session_load_s],
+                "cache": None if self.cache is None else self.cache.as_dict()}
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What a loaded engine really runs, never what was merely asked for (`requested`).
+
+    `as_dict()` is the JSON shown as `effective_config` on /performance_info and kept by the
+    benchmark; `from_dict` reads it back.
+    """
+
+    engine: str
+    requested: OptimizationConfig
+    device: str  # where it really runs: cuda | cpu
+    providers: tuple[str, ...]
+    flags: Mapping[str, FlagState]  # by OptimizationConfig field: load_trt, load_jit, fp16
+    concurrency: int  # sessions in the pool: synthesize calls that run at once
+    sample_rate: int
+    voice_count: int
+    models: tuple[ModelReport, ...] = ()
+
+    @property
+    def tier(self) -> str:
+        return self.requested.tier
+
+    def inactive(self) -> dict[str, str]:
+        """flag -> why it is off, for the flags the configuration asked for and the engine could not turn on."""
+        return {flag: state.reason for flag, state in self.flags.items()
+                if not state.active and getattr(self.requested, flag, False)}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "tier": self.tier,
+            "requested": self.requested.as_dict(),
+            "device": self.device,
+            "providers": list(self.providers),
+            "flags": {flag: {"active": state.active, "reason": state.reason} for flag, state in self.flags.items()},
+            "trt_concurrent": self.concurrency,
+            "sample_rate": self.sample_rate,
+            "voices": self.voice_count,
+            "models": [model.as_dict() for model in self.models],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EngineInfo:
+        """Inverse of `as_dict` (the benchmark's child process sends it as JSON)."""
+        return cls(
+            engine=data["engine"],
+            requested=OptimizationConfig(**data["requested"]),
+            device=data["device"],
+            providers=tuple(data["providers"]),
+            flags={flag: FlagState(state["active"], state["reason"]) for flag, state in data["flags"].items()},
+            concurrency=int(data["trt_concurrent"]),
+            sample_rate=int(data["sample_rate"]),
+            voice_count=int(data["voices"]),
+            models=tuple(
+                ModelReport(
+                    model["voice"],
+                    tuple(model["session_load_s"]),
+                    None if model["cache"] is None else CompiledCache(
+                        **model["cache"] | {"path": model["cache"]["path"] and Path(model["cache"]["path"])}
+                    ),
+                )
+                for model in data.get("models", ())
+            ),
+        )
+
+
+class Engine(ABC):
+    """A loaded TTS model. `synthesize` is called from worker threads, one call per segment.
+
+    The class-level part (`support`, `recognises`, `model_files`) answers without loading
+    anything, so orchestrators can plan for a model folder before any model is loaded.
+    """
+
+    name: ClassVar[str]
+    support: ClassVar[EngineSupport]
+    expects: ClassVar[str]  # the folder layout it recognises, for error messages: "Piper voices (*.onnx ...)"
+    # `synthesize` options that give the same audio for the same text every call (the benchmark's quality guard)
+    deterministic_options: ClassVar[Mapping[str, Any]] = {}
     sample_rate: int
     capabilities: EngineCapabilities
 
     @classmethod
     @abstractmethod
+    def recognises(cls, model_dir: Path) -> bool:
+        """Whether `model_dir` holds this engine's model files; file names only, nothing is loaded."""
+
+    @classmethod
+    @abstractmethod
+    def model_files(cls, model_dir: Path | None) -> list[Path]:
+        """The model files a server started with `model_dir` loads, the default voice's first; nothing is loaded.
+
+        Raises EngineLoadError when there are none (precompile builds for these, the tuning profile hashes the first).
+        """
+
+    @classmethod
+    @abstractmethod
     def load(cls, model_dir: Path | None, config: OptimizationConfig) -> Engine:
         """Load the model; `model_dir=None` means the embedded voice."""
+
 
     @abstractmethod
     def voices(self) -> list[Voice]: ...
@@ -87,7 +228,7 @@ class Engine(ABC):
         """Yield float32 mono chunks in [-1, 1] at `sample_rate`."""
 
     @abstractmethod
-    def info(self) -> dict[str, Any]:
+    def info(self) -> EngineInfo:
         """What is really active (providers, precision, caches), never what was merely asked for."""
 
     def resolve_voice(self, voice: str | None) -> str:

@@ -3,6 +3,7 @@
 Piper is used only for phonemes and ids; the engine owns its ONNX Runtime sessions so the
 tier decides providers and options. Each voice model gets `trt_concurrent` sessions in a
 pool, and a synthesis call borrows one, so concurrent requests never share a session.
+ONNX Runtime and piper-tts are imported only to load, so matching a folder needs neither.
 """
 
 from __future__ import annotations
@@ -12,15 +13,27 @@ import logging
 import queue
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ttspilot.accel.onnx_session import OpenedSession, open_session, voice_cache_dir
 from ttspilot.config import MODEL_CACHE_DIR, OptimizationConfig
-from ttspilot.engines.base import Engine, EngineCapabilities, EngineLoadError, Voice
+from ttspilot.engines.base import (
+    CompiledCache,
+    Engine,
+    EngineCapabilities,
+    EngineInfo,
+    EngineLoadError,
+    EngineSupport,
+    FlagState,
+    ModelReport,
+    Voice,
+)
+
+if TYPE_CHECKING:
+    from ttspilot.accel.onnx_session import OpenedSession
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +68,6 @@ def find_voice_files(model_dir: Path) -> list[VoiceFile]:
     return found
 
 
-def is_piper_model_dir(model_dir: Path) -> bool:
-    return bool(find_voice_files(model_dir))
-
-
 @dataclass
 class _LoadedModel:
     """One voice model with its session pool; a multi-speaker model backs several voices."""
@@ -79,6 +88,10 @@ class _LoadedModel:
 
 class PiperEngine(Engine):
     name = "piper"
+    # TRT = ONNX Runtime TensorRT provider, FP16 = TensorRT half precision, JIT = ahead-of-time optimized ONNX graph
+    support = EngineSupport(trt=True, jit=True, fp16=True, name=name, runtime="onnxruntime")
+    expects = "Piper voices (*.onnx with *.onnx.json beside it)"
+    deterministic_options = {"noise_scale": 0.0, "noise_w": 0.0}
     capabilities = EngineCapabilities()
 
     def __init__(self, models: list[_LoadedModel], config: OptimizationConfig, sample_rate: int):
@@ -97,20 +110,19 @@ class PiperEngine(Engine):
                 self._voices[model.file.stem] = (model, None, Voice(model.file.stem, model.file.stem, language, self.name))
 
     @classmethod
+    def recognises(cls, model_dir: Path) -> bool:
+        return bool(find_voice_files(model_dir))
+
+    @classmethod
+    def model_files(cls, model_dir: Path | None) -> list[Path]:
+        return [file.model for file in served_voices(model_dir)]
+
+    @classmethod
     def load(cls, model_dir: Path | None, config: OptimizationConfig) -> PiperEngine:
         """Load the operator's voices from `model_dir` (first is default) plus the embedded voice."""
-        files: list[VoiceFile] = []
-        if model_dir is not None:
-            if not model_dir.is_dir():
-                raise EngineLoadError(f"model dir {model_dir} does not exist")
-            files = find_voice_files(model_dir)
-            if not files:
-                raise EngineLoadError(f"no Piper voice (*.onnx with *.onnx.json) in {model_dir}")
-        try:
-            files.append(embedded_voice())
-        except EngineLoadError:
-            if not files:
-                raise
+        from ttspilot.accel.onnx_session import voice_cache_dir
+
+        files = served_voices(model_dir)
         models = [_load_model(file, config, voice_cache_dir(model_dir, file.model)) for file in files]
         return cls(models, config, models[0].piper_config.sample_rate)
 
@@ -126,7 +138,8 @@ class PiperEngine(Engine):
         return self._models[0].sessions.maxsize
 
     def synthesize(self, text: str, voice: str, speed: float = 1.0, **opts: Any) -> Iterator[np.ndarray]:
-        """One chunk per sentence. `noise_scale`/`noise_w` set to 0 give identical output every call."""
+        """One chunk per sentence. `noise_scale`/`noise_w` set to 0 give identical output every call;
+        `split_sentences=False` runs the whole text as one model call (what a server that does not split does)."""
         from piper import SynthesisConfig
 
         model, speaker_id, _ = self._voices[self.resolve_voice(voice)]
@@ -138,6 +151,11 @@ class PiperEngine(Engine):
             noise_w_scale=opts.get("noise_w"),
         )
         with model.borrow() as piper_voice:
+            if not opts.get("split_sentences", True):
+                phonemes = [phoneme for sentence in piper_voice.phonemize(text) for phoneme in sentence]
+                audio = piper_voice.phoneme_ids_to_audio(piper_voice.phonemes_to_ids(phonemes), syn_config)
+                yield self._to_engine_rate(np.clip(audio, -1.0, 1.0).astype(np.float32), model.piper_config.sample_rate)
+                return
             for chunk in piper_voice.synthesize(text, syn_config):
                 yield self._to_engine_rate(chunk.audio_float_array, chunk.sample_rate)
 
@@ -148,34 +166,45 @@ class PiperEngine(Engine):
 
         return soxr.resample(audio, rate, self.sample_rate).astype(np.float32)
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> EngineInfo:
         opened = self._models[0].opened[0]
-        return {
-            "engine": self.name,
-            "tier": self._config.tier,
-            "requested": self._config.as_dict(),
-            "device": opened.device,
-            "providers": opened.active_providers,
-            "flags": opened.flags,
-            "trt_concurrent": self.concurrency,
-            "sample_rate": self.sample_rate,
-            "voices": len(self._voices),
-            "models": [
-                {
-                    "voice": m.file.stem,
-                    "session_load_s": [round(o.load_seconds, 3) for o in m.opened],
-                    "cache": _describe_cache(m.opened[0]),
-                }
+        return EngineInfo(
+            engine=self.name,
+            requested=self._config,
+            device=opened.device,
+            providers=tuple(opened.active_providers),
+            flags={flag: FlagState(state["active"], state["reason"]) for flag, state in opened.flags.items()},
+            concurrency=self.concurrency,
+            sample_rate=self.sample_rate,
+            voice_count=len(self._voices),
+            models=tuple(
+                ModelReport(m.file.stem, tuple(o.load_seconds for o in m.opened), _compiled_cache(m.opened[0]))
                 for m in self._models
-            ],
-        }
+            ),
+        )
 
 
-def _describe_cache(session: OpenedSession) -> dict[str, Any] | None:
-    """The compiled artifact a session loaded (or why none), JSON-ready."""
-    if session.cache is None:
-        return None
-    return {**asdict(session.cache), "path": None if session.cache.path is None else str(session.cache.path)}
+def served_voices(model_dir: Path | None) -> list[VoiceFile]:
+    """The voices a server started with `model_dir` loads: the folder's (first is default), then the embedded one."""
+    files: list[VoiceFile] = []
+    if model_dir is not None:
+        if not model_dir.is_dir():
+            raise EngineLoadError(f"model dir {model_dir} does not exist")
+        files = find_voice_files(model_dir)
+        if not files:
+            raise EngineLoadError(f"no {PiperEngine.expects} in {model_dir}")
+    try:
+        files.append(embedded_voice())
+    except EngineLoadError:
+        if not files:
+            raise
+    return files
+
+
+def _compiled_cache(session: OpenedSession) -> CompiledCache | None:
+    """The compiled artifact a session loaded (or why none)."""
+    use = session.cache
+    return None if use is None else CompiledCache(use.kind, use.path, use.status, use.reason, use.build_seconds)
 
 
 def _require_device(session: OpenedSession, config: OptimizationConfig) -> None:
@@ -186,6 +215,8 @@ def _require_device(session: OpenedSession, config: OptimizationConfig) -> None:
 
 
 def _load_model(file: VoiceFile, config: OptimizationConfig, cache_dir: Path) -> _LoadedModel:
+    from ttspilot.accel.onnx_session import open_session
+
     try:
         from piper import PiperVoice
         from piper.config import PiperConfig
@@ -211,3 +242,6 @@ def _load_model(file: VoiceFile, config: OptimizationConfig, cache_dir: Path) ->
     log.info("voice %s: %d session(s) on %s; compiled cache: %s", file.stem, len(opened),
              ",".join(opened[0].active_providers), f"{cache.kind} {cache.status}" if cache else "none")
     return _LoadedModel(file, piper_config, pool, opened)
+
+
+ENGINE = PiperEngine

@@ -13,10 +13,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from ttspilot.config import default_cache_root
+from ttspilot.engines import engine_support
+from ttspilot.engines.base import EngineLoadError, EngineSupport
 from ttspilot.hardware import HardwareProfile, cuda_device_id, describe, probe, simulated_gpu, with_simulated_gpus
 from ttspilot.launcher.options import add_launch_flags, launch_options, setup_logging
 from ttspilot.launcher.run import LaunchOptions, Supervisor, server_command
-from ttspilot.tiers import ENGINE_SUPPORT, TierPlan, TuningProfile, plan, tuning_fingerprint
+from ttspilot.tiers import TierPlan, TuningProfile, plan, tuning_fingerprint
 
 log = logging.getLogger("ttspilot.launcher")
 
@@ -26,8 +28,8 @@ def tuning_path(fingerprint: str, cache_root: Path | None = None) -> Path:
     return (cache_root or default_cache_root()) / "tuning" / f"{fingerprint}.json"
 
 
-def load_tuning(profile: HardwareProfile, engine: str, model_hash: str = "") -> TuningProfile | None:
-    path = tuning_path(tuning_fingerprint(profile, ENGINE_SUPPORT[engine], model_hash))
+def load_tuning(profile: HardwareProfile, support: EngineSupport, model_hash: str = "") -> TuningProfile | None:
+    path = tuning_path(tuning_fingerprint(profile, support, model_hash))
     if not path.is_file():
         return None
     try:
@@ -78,16 +80,19 @@ def main(argv: list[str] | None = None) -> int:
             profile = with_simulated_gpus(profile, [simulated_gpu(spec) for spec in args.simulate_gpu])
         except ValueError as error:
             parser.error(str(error))
-    engine = "piper"
+    try:
+        support = engine_support(args.model_dir)
+    except EngineLoadError as error:
+        parser.error(f"--model_dir: {error.reason}")
     from ttspilot.bench.profile import model_hash  # imported here: ttspilot.bench imports this module
 
     voice_hash = model_hash(args.model_dir)
     if args.benchmark and not args.dry_run:
         from ttspilot.bench.cli import benchmark_for_launch
 
-        benchmark_for_launch([candidate.tier for candidate in plan(profile, ENGINE_SUPPORT[engine]).candidates],
+        benchmark_for_launch([candidate.tier for candidate in plan(profile, support).candidates],
                              args.model_dir)
-    tier_plan = plan(profile, ENGINE_SUPPORT[engine], load_tuning(profile, engine, voice_hash), model_hash=voice_hash)
+    tier_plan = plan(profile, support, load_tuning(profile, support, voice_hash), model_hash=voice_hash)
     if tier_plan.gpu is not None:
         device_id = cuda_device_id(tier_plan.gpu.index)  # CUDA numbering, which CUDA_VISIBLE_DEVICES changes
         options = replace(options, server_args=(*options.server_args, "--device_id", str(device_id)))

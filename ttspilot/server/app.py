@@ -37,7 +37,7 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> FastAP
     settings = settings or ServerSettings()
     stats = StatsRecorder(settings.stats_window)
     state = ServerState(engine, settings, stats, SynthesisPipeline(engine, settings, stats))
-    metrics = ServerMetrics(lambda: state.pipeline.queued_segments, str(engine.info().get("tier")), engine.name)
+    metrics = ServerMetrics(lambda: state.pipeline.queued_segments, engine.info().tier, engine.name)
     stats.listeners.append(metrics.observe)
 
     @asynccontextmanager

@@ -1,4 +1,4 @@
-"""Shape pipeline output into HTTP responses with the headers docs/architecture.md promises."""
+"""Shape pipeline output into HTTP responses with the headers docs/architecture.md ("Request path") lists."""
 
 from __future__ import annotations
 

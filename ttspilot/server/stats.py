@@ -58,7 +58,8 @@ class RequestTiming:
         }
 
 
-def _percentiles(values: list[float]) -> dict[str, float] | None:
+def percentiles(values: list[float]) -> dict[str, float] | None:
+    """p50/p90/p99 (rounded to 0.1 ms) and the count; None for no values. Shared by /performance_info and bench."""
     if not values:
         return None
     p50, p90, p99 = np.percentile(values, [50, 90, 99])
@@ -95,7 +96,7 @@ class StatsRecorder:
         return {
             "uptime_s": round(time.time() - self.started_at, 1),
             "requests_total": self.total_requests,
-            "rtf": _percentiles([t.rtf for t in done if t.rtf is not None]),
-            "time_to_first_audio_s": _percentiles([t.time_to_first_audio for t in done if t.time_to_first_audio is not None]),
+            "rtf": percentiles([t.rtf for t in done if t.rtf is not None]),
+            "time_to_first_audio_s": percentiles([t.time_to_first_audio for t in done if t.time_to_first_audio is not None]),
             "recent": last,
         }

@@ -15,7 +15,7 @@ def _health(state: ServerState) -> JSONResponse:
         "status": "ready" if state.ready else "not_ready",
         "engine": state.engine.name,
         "model": state.engine.default_voice,
-        "tier": state.engine.info().get("tier"),
+        "tier": state.engine.info().tier,
     }
     if not state.ready:
         body["reason"] = state.not_ready_reason

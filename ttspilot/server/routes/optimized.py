@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from ttspilot.canary import CANARY_TEXT, judge_audio
 from ttspilot.encoders import AUDIO_RESPONSE
+from ttspilot.engines.base import FlagState
 from ttspilot.server.errors import ERROR_RESPONSES
 from ttspilot.server.jobs import MAX_SPEED, MIN_SPEED, make_job
 from ttspilot.server.responses import request_id, respond
@@ -80,12 +82,11 @@ async def warmup_trt(request: Request) -> JSONResponse:
     job = make_job(state.engine, state.settings, text=CANARY_TEXT, voice=None)
     timing = state.pipeline.start(job, request_id(request), "/warmup_trt")
     canary = judge_audio(await state.pipeline.whole(job, timing), job.sample_rate)
-    flags = state.engine.info().get("flags", {})
-    trt = flags.get("load_trt", {"active": False, "reason": "engine does not report TensorRT"})
+    trt = state.engine.info().flags.get("load_trt", FlagState(False, "engine does not report TensorRT"))
     body = {
         "warmed_up": canary.passed, "canary": canary.reason, "request_id": timing.request_id,
         "seconds": round(timing.processing_seconds, 3), "audio_seconds": round(timing.audio_seconds, 3),
-        "tensorrt_active": trt["active"], "tensorrt": trt,
+        "tensorrt_active": trt.active, "tensorrt": asdict(trt),
     }
     return JSONResponse(body, headers={"X-Request-ID": timing.request_id})
 
@@ -95,7 +96,7 @@ async def performance_info(request: Request, request_id: str | None = None) -> d
     state: ServerState = request.app.state.ttspilot
     info: dict[str, Any] = {
         "ready": state.ready,
-        "effective_config": state.engine.info(),
+        "effective_config": state.engine.info().as_dict(),
         "hardware": state.hardware_summary(),
         "pipeline": {
             "workers": state.engine.concurrency,

@@ -1,0 +1,38 @@
+"""Waiting for a server to say it is ready: one loop for the launcher, the benchmarks and the tests.
+
+/health answers 503 with a `reason` until the canary passed; a canary failure is final, so
+the wait stops there instead of running out its timeout.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+
+POLL_INTERVAL_S = 0.25
+
+
+def wait_until_ready(url: str, timeout: float, exited: Callable[[], str | None] = lambda: None) -> str | None:
+    """None once `url`/health answers 200 within `timeout` seconds; otherwise why not.
+
+    `exited` returns why the server process is gone (or None while it runs), so a crashed
+    server is reported at once rather than after the timeout.
+    """
+    deadline = time.monotonic() + timeout
+    last = "no answer from /health"
+    while time.monotonic() < deadline:
+        if (reason := exited()) is not None:
+            return reason
+        try:
+            response = httpx.get(url + "/health", timeout=2)
+            if response.status_code == 200:
+                return None
+            last = response.json().get("reason", last)
+            if last.startswith("canary"):
+                return last
+        except (httpx.TransportError, ValueError):
+            pass
+        time.sleep(POLL_INTERVAL_S)
+    return f"not ready after {timeout:g} s ({last})"
