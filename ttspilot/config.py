@@ -129,8 +129,12 @@ class ServerSettings(BaseSettings):
         default=None,
         description="set by a launcher through TTSPILOT_LAUNCH_TOKEN; /health confirms it to whoever presents it",
     )
+    launcher_pid: int | None = Field(
+        default=None, description="set by a launcher through TTSPILOT_LAUNCHER_PID; the server ends when it does"
+    )
 
 
 LAUNCH_TOKEN_ENV = "TTSPILOT_LAUNCH_TOKEN"  # environment, not argv, so `ps` does not show it
 LAUNCH_TOKEN_HEADER = "X-Launch-Token"
+LAUNCHER_PID_ENV = "TTSPILOT_LAUNCHER_PID"
 API_KEY_ENV = "TTSPILOT_API_KEY"

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import psutil
 import pytest
 
-from tests.launcher.launchers import Launcher, gone
+from tests.launcher.launchers import Launcher
 
 
 @pytest.fixture
@@ -22,9 +22,8 @@ def launch(tmp_path) -> Iterator[Callable[..., Launcher]]:
 
     yield start
     for launcher in started:
-        servers = launcher.server_pids()
+        launcher.server_pids()
         launcher.kill()
-        for pid in servers:  # ending them is the launcher's job and under test; a failed test must not leak them
-            if not gone(pid, 5):
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    psutil.Process(pid).kill()
+        for server in launcher.servers_seen.values():  # ending them is the launcher's job, under test; do not leak
+            with contextlib.suppress(psutil.NoSuchProcess):
+                server.kill()

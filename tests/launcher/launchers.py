@@ -26,7 +26,7 @@ class Launcher:
                  env: dict[str, str] | None = None):
         self.port = port or free_port()
         self.log_path = log_path
-        self.started = time.monotonic()
+        self.servers_seen: dict[int, psutil.Process] = {}  # psutil.Process knows when its pid is reused
         with open(log_path, "wb") as log_file:
             self.process = subprocess.Popen(
                 [sys.executable, str(REPO / script), "--port", str(self.port), *args],
@@ -56,11 +56,13 @@ class Launcher:
         return self.process.wait(timeout)
 
     def server_pids(self) -> list[int]:
-        """The launcher's live server children."""
+        """The launcher's live server children (remembered in `servers_seen`)."""
         try:
-            return [child.pid for child in psutil.Process(self.process.pid).children()]
+            children = psutil.Process(self.process.pid).children()
         except psutil.NoSuchProcess:
             return []
+        self.servers_seen.update((child.pid, child) for child in children)
+        return [child.pid for child in children]
 
     def wait_for_new_server(self, known: set[int], timeout: float = 60) -> int:
         deadline = time.monotonic() + timeout

@@ -3,24 +3,21 @@
 The child's output is relayed line by line to the operator, and its last error line is
 kept so a failed tier can be explained in one line. The child gets a random launch token
 in its environment and /health confirms it, so an answer on the port from any other
-server is never mistaken for this child's. On Linux the child is asked to die with the
-launcher, so no way the launcher ends leaves a server behind.
+server is never mistaken for this child's. The child also learns the launcher's pid and,
+on Linux, ends when the launcher does (see ttspilot/server/lifetime.py), so no way the
+launcher ends leaves a server behind.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import io
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +25,7 @@ import httpx
 import soundfile
 
 from ttspilot.canary import CANARY_TEXT, judge_audio
-from ttspilot.config import API_KEY_ENV, LAUNCH_TOKEN_ENV, LAUNCH_TOKEN_HEADER
+from ttspilot.config import API_KEY_ENV, LAUNCH_TOKEN_ENV, LAUNCH_TOKEN_HEADER, LAUNCHER_PID_ENV
 from ttspilot.launcher.port import in_use
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,29 +37,6 @@ def free_loopback_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def die_with_parent() -> Callable[[], None] | None:
-    """A Popen preexec_fn that makes the child get SIGTERM when the thread that started it ends (Linux only).
-
-    libc is looked up here, in the parent: between fork and exec the child calls only prctl.
-    The launcher starts children from its main thread, so "thread ends" means "launcher ends",
-    SIGKILL included.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl
-    parent = os.getpid()
-
-    def ask() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:  # the launcher died before prctl took effect
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return ask
 
 
 @dataclass
@@ -85,10 +59,11 @@ class ServerChild:
         return cls(command, f"http://127.0.0.1:{port}")
 
     def start(self) -> None:
-        env = {**os.environ, LAUNCH_TOKEN_ENV: self.launch_token, **({API_KEY_ENV: self.api_key} if self.api_key else {})}
+        env = {**os.environ, LAUNCH_TOKEN_ENV: self.launch_token, LAUNCHER_PID_ENV: str(os.getpid())}
+        if self.api_key:
+            env[API_KEY_ENV] = self.api_key  # the environment, not argv: `ps` shows argv to every user
         self.process = subprocess.Popen(
-            self.command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            bufsize=1, preexec_fn=die_with_parent(),
+            self.command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
         )
         self._relay = threading.Thread(target=self._relay_output, daemon=True)
         self._relay.start()
