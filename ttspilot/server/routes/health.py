@@ -13,7 +13,7 @@ from ttspilot.server.state import ServerState
 router = APIRouter(tags=["health"])
 
 
-def launch_token_verdict(request: Request, state: ServerState) -> str | None:
+def _launch_token_verdict(request: Request, state: ServerState) -> str | None:
     """"match" when the request presents this server's launch token, "mismatch" for any other; None unasked.
 
     The token is never echoed: a launcher proves the server on its port is its own child, and
@@ -34,7 +34,7 @@ def _health(request: Request) -> JSONResponse:
         "model": state.engine.default_voice,
         "tier": state.engine.info().get("tier"),
     }
-    if (verdict := launch_token_verdict(request, state)) is not None:
+    if (verdict := _launch_token_verdict(request, state)) is not None:
         body["launch_token"] = verdict
     if not state.ready:
         body["reason"] = state.not_ready_reason
