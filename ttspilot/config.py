@@ -125,3 +125,16 @@ class ServerSettings(BaseSettings):
     api_key: str | None = Field(default=None, description="when set, every route but /health needs it")
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed by CORS; empty: CORS off")
     shutdown_grace: int = Field(default=30, ge=0, description="seconds in-flight requests get after SIGTERM")
+    launch_token: str | None = Field(
+        default=None,
+        description="set by a launcher through TTSPILOT_LAUNCH_TOKEN; /health confirms it to whoever presents it",
+    )
+    launcher_pid: int | None = Field(
+        default=None, description="set by a launcher through TTSPILOT_LAUNCHER_PID; the server ends when it does"
+    )
+
+
+LAUNCH_TOKEN_ENV = "TTSPILOT_LAUNCH_TOKEN"  # environment, not argv, so `ps` does not show it
+LAUNCH_TOKEN_HEADER = "X-Launch-Token"
+LAUNCHER_PID_ENV = "TTSPILOT_LAUNCHER_PID"
+API_KEY_ENV = "TTSPILOT_API_KEY"

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from tests.launcher.launchers import planned_here
 from tests.support import REPO
 
 
@@ -30,19 +31,24 @@ def candidates(output: str) -> list[str]:
         ("RTX 4060:8:8.9", ["full", "trt_fp16", "jit_fp16", "jit", "fp16", "basic", "cpu"]),
         ("T4:16:7.5", ["full", "trt_fp16", "jit_fp16", "jit", "fp16", "basic", "cpu"]),
         ("GTX 1050:2:6.1", ["jit", "basic", "cpu"]),
-        (None, ["cpu"]),
     ],
 )
 def test_dry_run_gives_the_design_tiers(spec, expected):
-    output = dry_run(*(["--simulate_gpu", spec] if spec else []))
+    output = dry_run("--simulate_gpu", spec)
     assert candidates(output) == expected
-    first = expected[0]
+    assert re.search(rf"\$ .*fastapi_server\.py --tier {expected[0]} --host 127\.0\.0\.1 --port 9234", output)
+    assert "(simulated)" in output
+    assert "--device_id 0" in output
+
+
+def test_dry_run_plans_for_this_machine():
+    profile, tier_plan = planned_here()
+    output = dry_run()
+    assert candidates(output) == [candidate.tier for candidate in tier_plan.candidates]
+    first = tier_plan.candidates[0].tier
     assert re.search(rf"\$ .*fastapi_server\.py --tier {first} --host 127\.0\.0\.1 --port 9234", output)
-    if spec:
-        assert "(simulated)" in output
-        assert "--device_id 0" in output
-    else:
-        assert "no GPU: NVML library not found" in output
+    if not profile.gpus:
+        assert f"no GPU: {profile.gpu_absent_reason}" in output
 
 
 def test_bad_simulated_gpu_is_refused():

@@ -1,12 +1,18 @@
 """One server child process: start it, wait for readiness and the canary, relay its log.
 
 The child's output is relayed line by line to the operator, and its last error line is
-kept so a failed tier can be explained in one line.
+kept so a failed tier can be explained in one line. The child gets a random launch token
+in its environment and /health confirms it, so an answer on the port from any other
+server is never mistaken for this child's. The child also learns the launcher's pid and,
+on Linux, ends when the launcher does (see ttspilot/server/lifetime.py), so no way the
+launcher ends leaves a server behind.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -19,6 +25,8 @@ import httpx
 import soundfile
 
 from ttspilot.canary import CANARY_TEXT, judge_audio
+from ttspilot.config import API_KEY_ENV, LAUNCH_TOKEN_ENV, LAUNCH_TOKEN_HEADER, LAUNCHER_PID_ENV
+from ttspilot.launcher.port import in_use
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVER_SCRIPT = REPO_ROOT / "fastapi_server.py"
@@ -37,6 +45,8 @@ class ServerChild:
 
     command: list[str]
     url: str
+    api_key: str | None = None  # the server's key, for the launcher's own health checks and canary
+    launch_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     process: subprocess.Popen = field(init=False)
     last_error: str = field(default="", init=False)
     _relay: threading.Thread = field(init=False)
@@ -49,8 +59,11 @@ class ServerChild:
         return cls(command, f"http://127.0.0.1:{port}")
 
     def start(self) -> None:
+        env = {**os.environ, LAUNCH_TOKEN_ENV: self.launch_token, LAUNCHER_PID_ENV: str(os.getpid())}
+        if self.api_key:
+            env[API_KEY_ENV] = self.api_key  # the environment, not argv: `ps` shows argv to every user
         self.process = subprocess.Popen(
-            self.command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            self.command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
         )
         self._relay = threading.Thread(target=self._relay_output, daemon=True)
         self._relay.start()
@@ -68,34 +81,48 @@ class ServerChild:
         return f"exited with code {self.process.returncode}" + (f": {self.last_error}" if self.last_error else "")
 
     def wait_ready(self, timeout: float) -> str | None:
-        """None when /health says ready in time; otherwise why not (exit, canary, timeout)."""
+        """None when /health says ready in time; otherwise why not (exit, canary, timeout).
+
+        Raises PortUnavailable when a server that is not this child answers on its port.
+        """
         deadline = time.monotonic() + timeout
         last = "no answer from /health"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return self.exit_reason()
             try:
-                response = httpx.get(self.url + "/health", timeout=2)
-                if response.status_code == 200:
-                    return None
-                body = response.json()
-                last = body.get("reason", last)
-                if last.startswith("canary"):
-                    return last
-            except (httpx.TransportError, ValueError):
-                pass
+                response = httpx.get(self.url + "/health", headers={LAUNCH_TOKEN_HEADER: self.launch_token}, timeout=2)
+            except httpx.TransportError:
+                time.sleep(0.25)
+                continue
+            body = _json_object(response)
+            if body.get("launch_token") != "match":
+                host, port = response.url.host, response.url.port
+                raise in_use(host, port, "answers for another server than the one this launcher started")
+            if response.status_code == 200:
+                return None
+            last = str(body.get("reason", last))
+            if last.startswith("canary"):
+                return last
             time.sleep(0.25)
         return f"not ready after {timeout:g} s ({last})"
 
     def canary(self) -> str | None:
         """Ask the live server for the canary sentence and judge the audio it sends back."""
+        headers = {"X-API-Key": self.api_key} if self.api_key else {}
         try:
-            response = httpx.get(self.url + "/inference_sft", params={"tts_text": CANARY_TEXT}, timeout=60)
-        except httpx.TransportError as error:
+            response = httpx.get(self.url + "/inference_sft", params={"tts_text": CANARY_TEXT}, headers=headers,
+                                 timeout=60)
+        except httpx.HTTPError as error:
             return f"canary request failed: {error}"
         if response.status_code != 200:
             return f"canary request answered {response.status_code}: {response.text[:200]}"
-        audio, rate = soundfile.read(io.BytesIO(response.content), dtype="float32")
+        try:
+            audio, rate = soundfile.read(io.BytesIO(response.content), dtype="float32")
+        except soundfile.SoundFileError as error:
+            kind = response.headers.get("content-type", "no content-type")
+            why = getattr(error, "error_string", error)
+            return f"canary answer is not audio ({kind}, {len(response.content)} bytes): {why}"
         result = judge_audio(audio, rate)
         return None if result.passed else f"canary failed: {result.reason}"
 
@@ -112,3 +139,12 @@ class ServerChild:
                 self.process.kill()
                 self.process.wait()
         self._relay.join(timeout=5)
+
+
+def _json_object(response: httpx.Response) -> dict:
+    """The response's JSON object, or {} when the body is anything else."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

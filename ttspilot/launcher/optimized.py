@@ -14,11 +14,11 @@ from pathlib import Path
 
 from ttspilot.config import default_cache_root
 from ttspilot.engines import engine_support
-from ttspilot.engines.base import EngineLoadError, EngineSupport
+from ttspilot.engines.base import EngineSupport
 from ttspilot.hardware import HardwareProfile, cuda_device_id, describe, probe, simulated_gpu, with_simulated_gpus
-from ttspilot.launcher.options import add_launch_flags, launch_options, setup_logging
-from ttspilot.launcher.run import LaunchOptions, Supervisor, server_command
-from ttspilot.tiers import TierPlan, TuningProfile, plan, tuning_fingerprint
+from ttspilot.launcher.options import add_launch_flags, cannot_launch, launch_options, setup_logging
+from ttspilot.launcher.run import EXIT_CANNOT_LAUNCH, LaunchOptions, Supervisor, server_command
+from ttspilot.tiers import Candidate, TierPlan, TuningProfile, plan, tuning_fingerprint
 
 log = logging.getLogger("ttspilot.launcher")
 
@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--benchmark", action="store_true", help="benchmark the tiers first and use the result")
     args, passthrough = parser.parse_known_args(argv)
     setup_logging()
+    if problem := cannot_launch(args, check_port=not args.dry_run):
+        log.error("%s", problem)
+        return EXIT_CANNOT_LAUNCH
     options = launch_options(args, passthrough)
 
     profile = probe()
@@ -80,10 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             profile = with_simulated_gpus(profile, [simulated_gpu(spec) for spec in args.simulate_gpu])
         except ValueError as error:
             parser.error(str(error))
-    try:
-        support = engine_support(args.model_dir)
-    except EngineLoadError as error:
-        parser.error(f"--model_dir: {error.reason}")
+    support = engine_support(args.model_dir)  # cannot_launch checked that an engine serves the folder
     from ttspilot.bench.profile import model_hash  # imported here: ttspilot.bench imports this module
 
     voice_hash = model_hash(args.model_dir)
@@ -104,12 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("hardware: %s", line)
     if tier_plan.tuning_note:
         log.info("tuning: %s", tier_plan.tuning_note)
-    reasons = {candidate.reason for candidate in tier_plan.skipped}
-    if len(tier_plan.skipped) > 1 and len(reasons) == 1:
-        log.info("plan: %s %s", ", ".join(c.tier for c in tier_plan.skipped), reasons.pop())
-    else:
-        for candidate in tier_plan.skipped:
-            log.info("plan: %s", candidate)
+    log_skipped(tier_plan.skipped)
     for candidate in tier_plan.candidates:
         log.info("plan: try %s", candidate)
     if args.no_precompile:
@@ -117,6 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     else:
         precompile(tier_plan.candidates[0].tier, args.model_dir, force=args.precompile)
     return Supervisor(options).run([candidate.tier for candidate in tier_plan.candidates])
+
+
+def log_skipped(skipped: tuple[Candidate, ...]) -> None:
+    """One plan line per skipped tier, or one for all of them when they share the reason."""
+    reasons = {candidate.reason for candidate in skipped}
+    if len(skipped) > 1 and len(reasons) == 1:
+        log.info("plan: %s %s", ", ".join(c.tier for c in skipped), reasons.pop())
+    else:
+        for candidate in skipped:
+            log.info("plan: %s", candidate)
 
 
 def precompile(tier: str, model_dir: Path | None, force: bool) -> None:

@@ -6,7 +6,10 @@ import argparse
 import logging
 from pathlib import Path
 
-from ttspilot.config import ServerSettings
+from ttspilot.config import API_KEY_ENV, ServerSettings
+from ttspilot.engines import engine_support
+from ttspilot.engines.base import EngineLoadError
+from ttspilot.launcher.port import PortUnavailable, check_port_free
 from ttspilot.launcher.run import LaunchOptions
 
 
@@ -15,17 +18,39 @@ def add_launch_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=defaults.host)
     parser.add_argument("--port", type=int, default=defaults.port)
     parser.add_argument("--model_dir", type=Path, help="model folder; default: the embedded voice")
+    parser.add_argument("--api_key", default=defaults.api_key,
+                        help=f"key the server requires (default: ${API_KEY_ENV}); the launcher's own checks use it too")
     parser.add_argument("--ready_timeout", type=float, default=180.0, help="seconds a tier may take to become ready")
     parser.add_argument("--skip_test", action="store_true", help="skip the canary synthesis")
-    parser.add_argument("--max_restarts", type=int, default=3, help="restarts of a crashed server before falling back")
+    parser.add_argument("--max_restarts", type=int, default=3,
+                        help="restarts of a crashed server within --restart_window before falling back")
+    parser.add_argument("--restart_window", type=float, default=300.0,
+                        help="seconds over which --max_restarts is counted; older crashes are forgiven")
 
 
 def launch_options(args: argparse.Namespace, passthrough: list[str]) -> LaunchOptions:
     server_args = list(passthrough) + (["--model_dir", str(args.model_dir)] if args.model_dir else [])
     return LaunchOptions(
         host=args.host, port=args.port, server_args=tuple(server_args), ready_timeout=args.ready_timeout,
-        canary=not args.skip_test, max_restarts=args.max_restarts,
+        canary=not args.skip_test, max_restarts=args.max_restarts, restart_window=args.restart_window,
+        api_key=args.api_key,
     )
+
+
+def cannot_launch(args: argparse.Namespace, check_port: bool = True) -> str | None:
+    """Why no tier could start with these flags (no such --model_dir, port taken), in one line; None when none."""
+    if args.model_dir is not None and not args.model_dir.is_dir():
+        return f"--model_dir {args.model_dir}: no such folder"
+    try:
+        engine_support(args.model_dir)
+    except EngineLoadError as error:
+        return f"--model_dir: {error.reason}"
+    if check_port:
+        try:
+            check_port_free(args.host, args.port)
+        except PortUnavailable as error:
+            return str(error)
+    return None
 
 
 def setup_logging() -> None:

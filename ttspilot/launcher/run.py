@@ -1,8 +1,11 @@
 """Try tiers in order; supervise the one that comes up; fall back when it keeps failing.
 
 A candidate fails when its process exits, readiness times out, or the canary's audio is
-NaN, infinite or silent. A healthy server is never killed for staying up; one that dies
-after being ready is restarted on the same tier (bounded), then the next tier is tried.
+NaN, infinite, silent or not audio at all. A healthy server is never killed for staying up;
+one that dies after being ready is restarted on the same tier, and so is a restart that
+dies while starting, until more than `max_restarts` crashes fall within `restart_window`
+seconds (systemd's StartLimitBurst within StartLimitIntervalSec); then the next tier is
+tried. A port another process holds is no tier's fault: the launch ends at once.
 """
 
 from __future__ import annotations
@@ -11,13 +14,17 @@ import logging
 import signal
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from types import FrameType
 
 from ttspilot.config import TIERS
 from ttspilot.launcher.child import SERVER_SCRIPT, ServerChild
+from ttspilot.launcher.port import PortUnavailable, check_port_free
 
 log = logging.getLogger("ttspilot.launcher")
+
+EXIT_CANNOT_LAUNCH = 2  # as for a usage error: the command line (--port, --model_dir) has to change
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,8 @@ class LaunchOptions:
     ready_timeout: float = 180.0
     canary: bool = True
     max_restarts: int = 3
+    restart_window: float = 300.0  # seconds over which max_restarts is counted
+    api_key: str | None = field(default=None, repr=False)  # reaches the child through its environment
 
 
 def server_command(tier: str, options: LaunchOptions) -> list[str]:
@@ -37,9 +46,41 @@ def server_command(tier: str, options: LaunchOptions) -> list[str]:
     return command + ([] if options.canary else ["--no_canary"])
 
 
+@dataclass(frozen=True)
+class Crash:
+    monotonic: float
+    wall: float
+    cause: str
+
+    def __str__(self) -> str:
+        return f"{time.strftime('%H:%M:%S', time.localtime(self.wall))} {self.cause}"
+
+
+@dataclass
+class RestartBudget:
+    """At most `limit` restarts for the crashes within any `window` seconds; older crashes are forgiven."""
+
+    limit: int
+    window: float
+    crashes: deque[Crash] = field(default_factory=deque)
+
+    def allows_restart_after(self, cause: str) -> bool:
+        now = time.monotonic()
+        self.crashes.append(Crash(now, time.time(), cause))
+        while now - self.crashes[0].monotonic > self.window:
+            self.crashes.popleft()
+        return len(self.crashes) <= self.limit
+
+    def usage(self) -> str:
+        return f"{len(self.crashes)}/{self.limit} within {self.window:g} s"
+
+    def summary(self) -> str:
+        return f"{len(self.crashes)} crashes within {self.window:g} s: " + "; ".join(map(str, self.crashes))
+
+
 @dataclass
 class Supervisor:
-    """Owns the current child and forwards SIGINT/SIGTERM to it."""
+    """Owns the current child, forwards SIGINT/SIGTERM to it and stops it however the launcher ends."""
 
     options: LaunchOptions
     stopping: bool = False
@@ -56,54 +97,73 @@ class Supervisor:
         """Serve on the first tier that works; return the exit code for the launcher."""
         previous = {sig: signal.signal(sig, self._forward) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            for tier in tiers:
-                code = self._serve_tier(tier)
+            for number, tier in enumerate(tiers, 1):
+                code = self._serve_tier(tier, last=number == len(tiers))
                 if code is not None:
                     return code
             log.error("no tier came up; failures: %s", " | ".join(self.failures) or "none tried")
             return 1
+        except PortUnavailable as error:
+            log.error("%s", error)
+            return EXIT_CANNOT_LAUNCH
         finally:
+            if self.child is not None:
+                self.child.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
     def _start(self, tier: str) -> str | None:
-        """Start the tier and check it; None when it is live, else the failure reason."""
+        """Start the tier and check it; None when it is live, else the failure reason.
+
+        Raises PortUnavailable when the port is taken before the start or turns out taken after a failed one.
+        """
+        check_port_free(self.options.host, self.options.port)
         url = f"http://{self.options.host}:{self.options.port}"
-        self.child = ServerChild(server_command(tier, self.options), url)
-        log.info("tier %s: starting %s", tier, " ".join(self.child.command[1:]))
+        child = ServerChild(server_command(tier, self.options), url, api_key=self.options.api_key)
+        log.info("tier %s: starting %s", tier, " ".join(child.command[1:]))
         started = time.monotonic()
-        self.child.start()
-        reason = self.child.wait_ready(self.options.ready_timeout)
+        child.start()
+        self.child = child  # from here on, run() stops it however the launch ends
+        if self.stopping:  # a signal came before there was a child to forward it to
+            child.signal(signal.SIGTERM)
+        reason = child.wait_ready(self.options.ready_timeout)
         if reason is None and self.options.canary and not self.stopping:
-            reason = self.child.canary()
+            reason = child.canary()
         if reason is not None:
-            self.child.stop()
+            child.stop()
+            if not self.stopping:
+                check_port_free(self.options.host, self.options.port)
             return reason
         log.info("tier %s: ready in %.1f s, serving on %s (pid %d)", tier, time.monotonic() - started, url,
-                 self.child.process.pid)
+                 child.process.pid)
         return None
 
-    def _serve_tier(self, tier: str) -> int | None:
+    def _serve_tier(self, tier: str, last: bool) -> int | None:
         """Exit code when serving ended for good; None to move to the next tier."""
-        restarts = 0
+        budget = RestartBudget(self.options.max_restarts, self.options.restart_window)
+        next_step = "no tier left" if last else "trying the next tier"
+        was_ready = False
         while not self.stopping:
             reason = self._start(tier)
             if self.stopping:
                 return 0 if reason is None else 130
-            if reason is not None:
+            if reason is not None and not was_ready:
                 self.failures.append(f"{tier}: {reason}")
-                log.warning("tier %s failed: %s; trying the next tier", tier, reason)
+                log.warning("tier %s failed: %s; %s", tier, reason, next_step)
                 return None
-            code = self.child.process.wait()
-            self.child.stop()
-            if self.stopping:
-                log.info("server stopped with code %d", code)
-                return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code
-            restarts += 1
-            if restarts > self.options.max_restarts:
-                self.failures.append(f"{tier}: crashed {restarts} times after being ready")
-                log.warning("tier %s crashed %d times; trying the next tier", tier, restarts)
+            if reason is None:
+                was_ready = True
+                code = self.child.process.wait()
+                self.child.stop()
+                if self.stopping:
+                    log.info("server stopped with code %d", code)
+                    return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code
+                cause = f"server {self.child.exit_reason()} after being ready"
+            else:
+                cause = f"restart failed: {reason}"
+            if not budget.allows_restart_after(cause):
+                self.failures.append(f"{tier}: {budget.summary()}")
+                log.warning("tier %s: %s; %s", tier, budget.summary(), next_step)
                 return None
-            log.warning("tier %s: server exited with code %d after being ready; restarting (%d/%d)",
-                        tier, code, restarts, self.options.max_restarts)
+            log.warning("tier %s: %s; restarting (%s)", tier, cause, budget.usage())
         return 130

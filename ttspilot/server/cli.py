@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ttspilot.config import TIERS, ServerSettings, config_from_flags
+from ttspilot.server.lifetime import end_with_launcher
 
 log = logging.getLogger("ttspilot.server")
 
@@ -70,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, ValidationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if settings.launcher_pid is not None and not end_with_launcher(settings.launcher_pid):
+        log.error("the launcher (pid %d) that started this server is gone; not starting", settings.launcher_pid)
+        return 1
 
     import uvicorn
 

@@ -1,0 +1,29 @@
+"""The `launch` fixture: start launcher scripts as real processes and make sure none outlives its test."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import psutil
+import pytest
+
+from tests.launcher.launchers import Launcher
+
+
+@pytest.fixture
+def launch(tmp_path) -> Iterator[Callable[..., Launcher]]:
+    started: list[Launcher] = []
+
+    def start(script: str, *args: str, port: int | None = None, env: dict[str, str] | None = None) -> Launcher:
+        launcher = Launcher(script, list(args), tmp_path / f"launcher{len(started)}.log", port=port, env=env)
+        started.append(launcher)
+        return launcher
+
+    yield start
+    for launcher in started:
+        launcher.server_pids()
+        launcher.kill()
+        for server in launcher.servers_seen.values():  # ending them is the launcher's job, under test; do not leak
+            with contextlib.suppress(psutil.NoSuchProcess):
+                server.kill()

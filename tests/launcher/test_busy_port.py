@@ -1,0 +1,71 @@
+"""A port someone else holds ends a launch at once, with one line; it is never a tier's failure."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from tests.launcher.launchers import gone
+from tests.support import RunningServer
+
+pytestmark = pytest.mark.integration
+
+
+class ForeignHealth(BaseHTTPRequestHandler):
+    """A server that is not the launcher's child but says "ready", as an older ttspilot would."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({"status": "ready", "engine": "piper"}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def start_foreign() -> Iterator[Callable[[int], None]]:
+    """Start a ForeignHealth server on a port; shut down after the test."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(port: int) -> None:
+        foreign = ThreadingHTTPServer(("127.0.0.1", port), ForeignHealth)
+        threading.Thread(target=foreign.serve_forever, daemon=True).start()
+        servers.append(foreign)
+
+    yield start
+    for foreign in servers:
+        foreign.shutdown()
+        foreign.server_close()
+
+
+@pytest.mark.parametrize("script", ["start_optimized_server.py", "start_fallback_server.py"])
+def test_port_held_by_another_ttspilot_ends_the_launch_at_once(launch, server: RunningServer, script):
+    port = httpx.URL(server.url).port
+    launcher = launch(script, port=port)
+    assert launcher.wait_exit(10) == 2
+    log = launcher.log()
+    assert re.fullmatch(
+        rf"\S+ \[ttspilot\] port {port} on 127\.0\.0\.1 is in use, held by pid {server.process.pid} \(\S+\); "
+        r"choose another with --port\n", log), log
+    assert httpx.get(server.url + "/health").status_code == 200
+
+
+def test_port_taken_while_the_child_starts_is_a_port_conflict_not_a_ready_tier(launch, start_foreign):
+    launcher = launch("start_fallback_server.py", "--force_config", "cpu")
+    child = launcher.wait_for_new_server(set())
+    start_foreign(launcher.port)  # before the child, still loading its engine, can bind it
+    assert launcher.wait_exit(30) == 2
+    log = launcher.log()
+    assert re.search(rf"port {launcher.port} on 127\.0\.0\.1 (answers for another server|is in use).*--port", log), log
+    assert "ready in" not in log and "Traceback" not in log and "tier cpu failed" not in log
+    assert gone(child, 5), "the launcher left its server child running"
