@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     from ttspilot.engines import load_engine
     from ttspilot.engines.base import EngineLoadError
     from ttspilot.server.app import create_app
+    from ttspilot.server.connections import connection_protocols
 
     log.info("loading %s with tier %s", settings.model_dir or "the embedded voice", config.tier)
     try:
@@ -90,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     quiet_signals()
     uvicorn.run(
         create_app(engine, settings), host=settings.host, port=settings.port, log_level=args.log_level,
-        timeout_graceful_shutdown=settings.shutdown_grace,
+        timeout_graceful_shutdown=settings.shutdown_grace, ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=settings.ws_ping_timeout,
+        **connection_protocols(header_timeout=settings.header_timeout, write_timeout=settings.write_timeout),
     )
     log.info("server stopped")
     return 0

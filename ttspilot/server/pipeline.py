@@ -160,11 +160,10 @@ class SynthesisPipeline:
 
         producer = asyncio.create_task(produce())
         resampler = Resampler(self.engine.sample_rate, job.sample_rate)
-        deadline = timing.started + self.settings.request_timeout
         outcome = "cancelled"
         try:
             for output in outputs:
-                while (item := await self._next(output, deadline)) is not _END:
+                while (item := await self._next(output, timing)) is not _END:
                     if isinstance(item, Exception):
                         outcome = "error"
                         raise item
@@ -187,9 +186,13 @@ class SynthesisPipeline:
             timing.release()
             self.stats.finish(timing, outcome)
 
-    async def _next(self, chunks: asyncio.Queue[Any], deadline: float) -> Any:
+    def seconds_left(self, timing: RequestTiming) -> float:
+        """Until the request's deadline (--request_timeout after it was admitted)."""
+        return max(0.0, timing.started + self.settings.request_timeout - time.perf_counter())
+
+    async def _next(self, chunks: asyncio.Queue[Any], timing: RequestTiming) -> Any:
         try:
-            return await asyncio.wait_for(chunks.get(), timeout=max(0.0, deadline - time.perf_counter()))
+            return await asyncio.wait_for(chunks.get(), timeout=self.seconds_left(timing))
         except asyncio.TimeoutError:  # not yet the builtin TimeoutError on Python 3.10
             raise SynthesisTimeout(f"synthesis took longer than {self.settings.request_timeout:g} s") from None
 

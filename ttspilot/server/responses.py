@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.types import Send
 
 from ttspilot.encoders import MEDIA_TYPES, StreamEncoder, encode_whole
-from ttspilot.server.pipeline import SynthesisJob, SynthesisPipeline
+from ttspilot.server.pipeline import SynthesisJob, SynthesisPipeline, SynthesisTimeout
 from ttspilot.server.stats import RequestTiming
+
+log = logging.getLogger(__name__)
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -41,7 +47,9 @@ async def whole_response(pipeline: SynthesisPipeline, job: SynthesisJob, timing:
     return Response(body, media_type=MEDIA_TYPES[job.audio_format], headers=timing_headers(timing, job.sample_rate))
 
 
-async def encoded_chunks(pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming) -> AsyncIterator[bytes]:
+async def encoded_chunks(
+    pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming
+) -> AsyncGenerator[bytes, None]:
     """The stream's bytes in the job's format, as each chunk is synthesized."""
     encoder = StreamEncoder(job.audio_format, job.sample_rate)
     if header := encoder.start():
@@ -54,11 +62,37 @@ async def encoded_chunks(pipeline: SynthesisPipeline, job: SynthesisJob, timing:
         yield tail
 
 
+class DeadlineStreamingResponse(StreamingResponse):
+    """A stream that ends at the request's deadline, so --request_timeout covers sending as well as synthesis.
+
+    A stream cut short is left incomplete (the server closes the connection), so a client cannot
+    mistake it for the whole audio. A client that stops reading is dropped sooner, after
+    --write_timeout, by the connection protocol (`connections.py`).
+    """
+
+    def __init__(self, chunks: AsyncGenerator[bytes, None], pipeline: SynthesisPipeline, timing: RequestTiming,
+                 **kwargs: Any):
+        super().__init__(chunks, **kwargs)
+        self.chunks = chunks
+        self.pipeline = pipeline
+        self.timing = timing
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            async with asyncio.timeout(self.pipeline.seconds_left(self.timing)):
+                await super().stream_response(send)
+        except (TimeoutError, SynthesisTimeout):
+            log.warning("request %s cut after %.1f s: longer than --request_timeout %g s", self.timing.request_id,
+                        self.timing.processing_seconds, self.pipeline.settings.request_timeout)
+        finally:
+            await self.chunks.aclose()  # a stream stopped while sending still frees its slot now
+
+
 def streaming_response(pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming) -> StreamingResponse:
     """Chunks as they are made; their timings land on /performance_info under the request id."""
     headers = {"X-Request-ID": timing.request_id, "X-Sample-Rate": str(job.sample_rate)}
     body = encoded_chunks(pipeline, job, timing)
-    return StreamingResponse(body, media_type=MEDIA_TYPES[job.audio_format], headers=headers)
+    return DeadlineStreamingResponse(body, pipeline, timing, media_type=MEDIA_TYPES[job.audio_format], headers=headers)
 
 
 async def respond(pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming) -> Response:
