@@ -40,7 +40,10 @@ class RssWatch:
 
     def _run(self) -> None:
         while not self._stop.wait(0.02):
-            rss = status_kib(self.pid, "VmRSS") * 1024
+            try:
+                rss = status_kib(self.pid, "VmRSS") * 1024
+            except FileNotFoundError:  # the server is gone; the request shows why
+                return
             self.peak = max(self.peak, rss)
             if rss > self.limit:
                 os.kill(self.pid, signal.SIGKILL)

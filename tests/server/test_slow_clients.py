@@ -39,8 +39,8 @@ def tiny_socket(server: RunningServer) -> socket.socket:
 
 def post_and_never_read(server: RunningServer) -> socket.socket:
     sock = tiny_socket(server)
-    head = f"POST /v1/tts/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(STREAM_BODY)}"
-    sock.sendall(head.encode() + b"\r\n\r\n" + STREAM_BODY)
+    head = "POST /v1/tts/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    sock.sendall(f"{head}Content-Length: {len(STREAM_BODY)}\r\n\r\n".encode() + STREAM_BODY)
     return sock
 
 
