@@ -119,7 +119,26 @@ class ServerSettings(BaseSettings):
     deploy_sample_rate: int = Field(default=16000, description="PCM rate of the deploy family unless --output_sample_rate")
     canary: bool = Field(default=True, description="ready only after the canary's audio passes; off: after warm-up")
     max_queue: int | None = Field(default=None, ge=1, description="synthesis requests admitted at once; None: 4 x workers")
-    request_timeout: float = Field(default=120.0, gt=0, description="seconds one synthesis request may take (504 after)")
+    request_timeout: float = Field(
+        default=120.0, gt=0, description="seconds one synthesis request may take, sending its audio included (504 after)"
+    )
+    write_timeout: float = Field(
+        default=15.0, gt=0, description="seconds a client may leave sent audio unread before its request is cancelled"
+    )
+    header_timeout: float = Field(default=10.0, gt=0, description="seconds a client has to send its request headers")
+    ws_ping_interval: float = Field(default=20.0, gt=0, description="seconds between WebSocket keepalive pings")
+    ws_ping_timeout: float = Field(default=20.0, gt=0, description="seconds a WebSocket client has to answer a ping")
+    call_max_chars: int = Field(
+        default=200, ge=10,
+        description="longest text handed to the model in one call, split or not: a call's memory grows with its text",
+    )
+    call_bytes_per_char: int = Field(
+        default=1_500_000, ge=1,
+        description="peak memory of one model call per character (Piper on CPU: 1.3 MB for prose, up to 7 MB for digits)",
+    )
+    memory_budget_mb: int | None = Field(
+        default=None, ge=64, description="memory admitted requests may reserve, in MB; None: half the memory free at start"
+    )
     max_body_bytes: int = Field(default=16 * 2**20, ge=1024, description="largest request body accepted (413 above)")
     max_ws_connections: int = Field(default=32, ge=1, description="concurrent WebSocket connections")
     api_key: str | None = Field(default=None, description="when set, every route but /health needs it")

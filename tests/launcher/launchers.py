@@ -14,8 +14,8 @@ import httpx
 import psutil
 
 from tests.support import REPO, assert_speech, decode_wav, free_port
-from ttspilot.hardware import HardwareProfile, probe
 from ttspilot.engines import engine_support
+from ttspilot.hardware import HardwareProfile, probe
 from ttspilot.tiers import TierPlan, plan
 
 

@@ -162,7 +162,7 @@ def test_websocket_connection_limit_and_overload_message(tight):
                     return refused, replies
 
     refused, replies = asyncio.run(scenario())
-    assert refused.startswith("1013") or refused == "http 403", refused
+    assert refused.startswith("1013 too many WebSocket connections (limit 2)"), refused
     assert replies[-1]["type"] == "done"
 
 

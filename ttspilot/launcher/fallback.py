@@ -12,8 +12,8 @@ import argparse
 import logging
 
 from ttspilot.config import FALLBACK_ORDER, TIERS
-from ttspilot.hardware import probe
 from ttspilot.engines import engine_support
+from ttspilot.hardware import probe
 from ttspilot.launcher.optimized import log_skipped
 from ttspilot.launcher.options import add_launch_flags, cannot_launch, launch_options, setup_logging
 from ttspilot.launcher.run import EXIT_CANNOT_LAUNCH, Supervisor

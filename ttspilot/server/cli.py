@@ -19,8 +19,9 @@ log = logging.getLogger("ttspilot.server")
 # Settings flags: given ones override TTSPILOT_* environment variables, absent ones leave them alone.
 SETTING_FLAGS: dict[str, type] = {
     "host": str, "port": int, "model_dir": Path, "output_sample_rate": int, "max_text_length": int,
-    "max_queue": int, "request_timeout": float, "max_body_bytes": int, "max_ws_connections": int,
-    "api_key": str, "shutdown_grace": int,
+    "max_queue": int, "request_timeout": float, "write_timeout": float, "header_timeout": float,
+    "ws_ping_interval": float, "ws_ping_timeout": float, "call_max_chars": int, "call_bytes_per_char": int,
+    "memory_budget_mb": int, "max_body_bytes": int, "max_ws_connections": int, "api_key": str, "shutdown_grace": int,
 }
 
 
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     from ttspilot.engines import load_engine
     from ttspilot.engines.base import EngineLoadError
     from ttspilot.server.app import create_app
+    from ttspilot.server.connections import connection_protocols
 
     log.info("loading %s with tier %s", settings.model_dir or "the embedded voice", config.tier)
     try:
@@ -94,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     uvicorn.run(
         create_app(engine, settings), host=settings.host, port=settings.port, log_level=args.log_level,
         timeout_graceful_shutdown=settings.shutdown_grace, access_log=False,  # ttspilot.access logs without the text
+        ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=settings.ws_ping_timeout,
+        **connection_protocols(header_timeout=settings.header_timeout, write_timeout=settings.write_timeout),
     )
     log.info("server stopped")
     return 0

@@ -101,7 +101,11 @@ class BodyLimit:
 
 
 class WebSocketLimit:
-    """Refuse a WebSocket past the limit with a readable close reason instead of queueing it."""
+    """Refuse a WebSocket past the limit instead of queueing it: accepted, then closed with 1013 and a reason.
+
+    Closing before the handshake would answer HTTP 403 with no body, the same as a missing API key;
+    after it the client reads "try again later" (1013) and why.
+    """
 
     def __init__(self, app: ASGIApp, max_connections: int):
         self.app = app
@@ -113,6 +117,8 @@ class WebSocketLimit:
             return await self.app(scope, receive, send)
         if self.open >= self.max_connections:
             reason = f"too many WebSocket connections (limit {self.max_connections}); retry later"
+            await receive()  # websocket.connect
+            await send({"type": "websocket.accept"})
             return await send({"type": "websocket.close", "code": 1013, "reason": reason})
         self.open += 1
         try:

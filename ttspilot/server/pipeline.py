@@ -1,15 +1,17 @@
 """The one synthesis pipeline every route uses.
 
-Text is split into segments; each segment runs as one job on a bounded worker pool
-sized by the tier (one worker per pooled session), so requests interleave segment by
-segment and one request can keep every session busy. Chunks reach the client in order as
-soon as they exist while the next segments are computed, and a client that goes away
-stops its remaining segments within one segment.
+Text is split into segments no longer than one model call may be; each segment runs as one
+job on a bounded worker pool sized by the tier (one worker per pooled session), so requests
+interleave segment by segment and one request can keep every session busy. Chunks reach the
+client in order as soon as they exist while the next segments are computed, and a client that
+goes away stops its remaining segments within one segment. Admission counts requests and the
+memory they may hold, and refuses (503) rather than queueing past either limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import weakref
@@ -21,21 +23,25 @@ from typing import Any
 
 import numpy as np
 
-from text_split import split_text
 from ttspilot.audio import Resampler
 from ttspilot.config import ServerSettings
 from ttspilot.engines.base import Engine
+from ttspilot.server.memory_budget import budget_bytes, request_bytes
+from ttspilot.server.segments import model_segments
 from ttspilot.server.stats import RequestTiming, StatsRecorder
 
+log = logging.getLogger(__name__)
+
 _END = object()
+MB = 2**20
 
 
 class Overloaded(Exception):
     """Admission is full; the client should retry after `retry_after` seconds (503)."""
 
-    def __init__(self, admitted: int, retry_after: int = 1):
+    def __init__(self, why: str, retry_after: int = 1):
         self.retry_after = retry_after
-        super().__init__(f"server busy: {admitted} synthesis requests in progress; retry after {retry_after} s")
+        super().__init__(f"server busy: {why}; retry after {retry_after} s")
 
 
 class SynthesisTimeout(Exception):
@@ -66,29 +72,53 @@ class SynthesisPipeline:
         self.queued_segments = 0  # submitted to the pool and not finished; only touched on the event loop
         self.max_admitted = settings.max_queue or 4 * engine.concurrency
         self.admitted = 0
+        self.budget = budget_bytes(settings)
+        self.reserved = 0  # bytes the admitted requests may hold
         self._admission = threading.Lock()
+        largest = request_bytes(
+            settings.max_text_length, whole=True, sample_rate=engine.sample_rate, speed=1.0,
+            workers=engine.concurrency, settings=settings,
+        )
+        log.info("memory budget %d MB; a request of %d characters reserves up to %d MB",
+                 self.budget // MB, settings.max_text_length, largest // MB)
 
     def segments(self, job: SynthesisJob) -> list[str]:
         """Split for the model; streams get a short first segment so audio starts sooner."""
-        if not job.smart_split:
-            return [job.text.strip()]
-        max_length = job.segment_max_length or self.settings.segment_max_length
-        first = min(self.settings.first_segment_max, max_length) if job.stream else None
-        return split_text(job.text, max_length=max_length, first_segment_max=first)
+        return model_segments(
+            job.text,
+            smart_split=job.smart_split,
+            max_length=job.segment_max_length or self.settings.segment_max_length,
+            call_max_chars=self.settings.call_max_chars,
+            first_segment_max=self.settings.first_segment_max if job.stream else None,
+        )
 
     def start(self, job: SynthesisJob, request_id: str, route: str) -> RequestTiming:
-        """Admit a request or refuse it at once; the slot frees when its audio ends or it is dropped unstarted."""
+        """Admit a request or refuse it at once; the slot frees when its audio ends or it is dropped unstarted.
+
+        A request larger than the whole budget still runs when it is alone: refusing it would be forever.
+        """
+        need = request_bytes(
+            len(job.text), whole=not job.stream, sample_rate=job.sample_rate, speed=job.speed,
+            workers=self.engine.concurrency, settings=self.settings,
+        )
         with self._admission:
             if self.admitted >= self.max_admitted:
-                raise Overloaded(self.admitted)
+                raise Overloaded(f"{self.admitted} synthesis requests in progress")
+            if self.admitted and self.reserved + need > self.budget:
+                raise Overloaded(
+                    f"this request needs about {need // MB} MB and {self.reserved // MB} MB "
+                    f"of the {self.budget // MB} MB memory budget are in use"
+                )
             self.admitted += 1
+            self.reserved += need
         timing = RequestTiming(request_id, route, len(job.text))
-        timing.release = weakref.finalize(timing, self._release)
+        timing.release = weakref.finalize(timing, self._release, need)
         return timing
 
-    def _release(self) -> None:
+    def _release(self, reserved: int) -> None:
         with self._admission:
             self.admitted -= 1
+            self.reserved -= reserved
 
     async def audio(self, job: SynthesisJob, timing: RequestTiming) -> AsyncIterator[np.ndarray]:
         """Yield float32 chunks at the output rate; records timing and finishes it however the stream ends."""
@@ -130,11 +160,10 @@ class SynthesisPipeline:
 
         producer = asyncio.create_task(produce())
         resampler = Resampler(self.engine.sample_rate, job.sample_rate)
-        deadline = timing.started + self.settings.request_timeout
         outcome = "cancelled"
         try:
             for output in outputs:
-                while (item := await self._next(output, deadline)) is not _END:
+                while (item := await self._next(output, timing)) is not _END:
                     if isinstance(item, Exception):
                         outcome = "error"
                         raise item
@@ -157,9 +186,13 @@ class SynthesisPipeline:
             timing.release()
             self.stats.finish(timing, outcome)
 
-    async def _next(self, chunks: asyncio.Queue[Any], deadline: float) -> Any:
+    def seconds_left(self, timing: RequestTiming) -> float:
+        """Until the request's deadline (--request_timeout after it was admitted)."""
+        return max(0.0, timing.started + self.settings.request_timeout - time.perf_counter())
+
+    async def _next(self, chunks: asyncio.Queue[Any], timing: RequestTiming) -> Any:
         try:
-            return await asyncio.wait_for(chunks.get(), timeout=max(0.0, deadline - time.perf_counter()))
+            return await asyncio.wait_for(chunks.get(), timeout=self.seconds_left(timing))
         except asyncio.TimeoutError:  # not yet the builtin TimeoutError on Python 3.10
             raise SynthesisTimeout(f"synthesis took longer than {self.settings.request_timeout:g} s") from None
 

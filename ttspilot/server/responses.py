@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
+from typing import Any
 
+import anyio
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.types import Send
 
 from ttspilot.encoders import MEDIA_TYPES, StreamEncoder, encode_whole
 from ttspilot.engines.base import Engine
 from ttspilot.server.language import coverage_warning
-from ttspilot.server.pipeline import SynthesisJob, SynthesisPipeline
+from ttspilot.server.pipeline import SynthesisJob, SynthesisPipeline, SynthesisTimeout
 from ttspilot.server.stats import RequestTiming
 
 log = logging.getLogger(__name__)
@@ -67,7 +70,9 @@ async def whole_response(
     return Response(body, media_type=MEDIA_TYPES[job.audio_format], headers=headers)
 
 
-async def encoded_chunks(pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming) -> AsyncIterator[bytes]:
+async def encoded_chunks(
+    pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming
+) -> AsyncGenerator[bytes, None]:
     """The stream's bytes in the job's format, as each chunk is synthesized."""
     encoder = StreamEncoder(job.audio_format, job.sample_rate)
     if header := encoder.start():
@@ -80,13 +85,39 @@ async def encoded_chunks(pipeline: SynthesisPipeline, job: SynthesisJob, timing:
         yield tail
 
 
+class DeadlineStreamingResponse(StreamingResponse):
+    """A stream that ends at the request's deadline, so --request_timeout covers sending as well as synthesis.
+
+    A stream cut short is left incomplete (the server closes the connection), so a client cannot
+    mistake it for the whole audio. A client that stops reading is dropped sooner, after
+    --write_timeout, by the connection protocol (`connections.py`).
+    """
+
+    def __init__(self, chunks: AsyncGenerator[bytes, None], pipeline: SynthesisPipeline, timing: RequestTiming,
+                 **kwargs: Any):
+        super().__init__(chunks, **kwargs)
+        self.chunks = chunks
+        self.pipeline = pipeline
+        self.timing = timing
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            with anyio.fail_after(self.pipeline.seconds_left(self.timing)):  # asyncio.timeout is 3.11+
+                await super().stream_response(send)
+        except (TimeoutError, SynthesisTimeout):
+            log.warning("request %s cut after %.1f s: longer than --request_timeout %g s", self.timing.request_id,
+                        self.timing.processing_seconds, self.pipeline.settings.request_timeout)
+        finally:
+            await self.chunks.aclose()  # a stream stopped while sending still frees its slot now
+
+
 def streaming_response(
     pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming, headers: dict[str, str] | None = None
 ) -> StreamingResponse:
     """Chunks as they are made; their timings land on /performance_info under the request id."""
     headers = stream_headers(job, timing) | (headers or {})
     body = encoded_chunks(pipeline, job, timing)
-    return StreamingResponse(body, media_type=MEDIA_TYPES[job.audio_format], headers=headers)
+    return DeadlineStreamingResponse(body, pipeline, timing, media_type=MEDIA_TYPES[job.audio_format], headers=headers)
 
 
 async def respond(

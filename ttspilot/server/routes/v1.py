@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import uuid
 from contextlib import aclosing
 from typing import Any, Literal
 
+import anyio
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
@@ -63,8 +66,17 @@ def _readable(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
 
 
-async def _speak(websocket: WebSocket, state: ServerState, message: str, number: int) -> None:
+# Requests a client may send ahead on one socket while the current one speaks.
+MAX_PENDING_MESSAGES = 8
+WsMessage = str | bytes
+
+
+async def _speak(websocket: WebSocket, state: ServerState, message: WsMessage) -> None:
     """One request on the socket: audio_chunk messages, then done; bad input answers with an error message."""
+    if isinstance(message, bytes):
+        why = 'binary frames are not read: send JSON text like {"text": "..."}'
+        await websocket.send_json({"type": "error", "message": why})
+        return
     try:
         body = TtsRequest.model_validate(json.loads(message))
         job = _job(state, body, stream=True, audio_format="pcm")
@@ -78,17 +90,23 @@ async def _speak(websocket: WebSocket, state: ServerState, message: str, number:
         await websocket.send_json({"type": "error", "message": getattr(error, "message", str(error))})
         return
     try:
-        timing = state.pipeline.start(job, f"ws-{id(websocket):x}-{number}", "/ws/tts")
+        timing = state.pipeline.start(job, f"ws-{uuid.uuid4().hex}", "/ws/tts")
     except Overloaded as error:
         await websocket.send_json({"type": "error", "message": str(error), "retry_after": error.retry_after})
         return
     try:
-        async with aclosing(state.pipeline.audio(job, timing)) as chunks:
-            async for chunk in chunks:
-                data = base64.b64encode(pcm_bytes(chunk)).decode()
-                await websocket.send_json({"type": "audio_chunk", "data": data, "sample_rate": job.sample_rate})
+        # The deadline covers sending too; a client that reads nothing is dropped sooner (--write_timeout).
+        with anyio.fail_after(state.pipeline.seconds_left(timing)):  # asyncio.timeout is Python 3.11+
+            async with aclosing(state.pipeline.audio(job, timing)) as chunks:
+                async for chunk in chunks:
+                    data = base64.b64encode(pcm_bytes(chunk)).decode()
+                    await websocket.send_json({"type": "audio_chunk", "data": data, "sample_rate": job.sample_rate})
     except (EngineError, SynthesisTimeout) as error:
         await websocket.send_json({"type": "error", "message": f"synthesis failed: {error}"})
+        return
+    except TimeoutError:
+        limit = state.settings.request_timeout
+        await websocket.send_json({"type": "error", "message": f"request took longer than {limit:g} s"})
         return
     done: dict[str, Any] = {"type": "done"} | {
         key: value for key, value in timing.as_dict().items() if key not in ("route", "outcome", "characters")
@@ -96,15 +114,31 @@ async def _speak(websocket: WebSocket, state: ServerState, message: str, number:
     await websocket.send_json(done)
 
 
+async def _read(websocket: WebSocket, inbox: asyncio.Queue[WsMessage | None]) -> None:
+    """Keep reading while requests speak: uvicorn stops reading (keepalive pongs included) until the app receives."""
+    try:
+        while (message := await websocket.receive())["type"] != "websocket.disconnect":
+            if inbox.qsize() >= MAX_PENDING_MESSAGES:
+                why = f"{MAX_PENDING_MESSAGES} requests already wait on this socket; send the next after a done"
+                await websocket.send_json({"type": "error", "message": why, "retry_after": 1})
+            else:
+                inbox.put_nowait(message["text"] if message.get("text") is not None else message.get("bytes") or b"")
+    except WebSocketDisconnect:
+        pass
+    finally:
+        inbox.put_nowait(None)  # the speaking side stops after the current request
+
+
 @router.websocket("/ws/tts")
 async def ws_tts(websocket: WebSocket) -> None:
     state: ServerState = websocket.app.state.ttspilot
     await websocket.accept()
-    number = 0
+    inbox: asyncio.Queue[WsMessage | None] = asyncio.Queue()
+    reader = asyncio.create_task(_read(websocket, inbox))
     try:
-        while True:
-            message = await websocket.receive_text()
-            number += 1
-            await _speak(websocket, state, message, number)
+        while (message := await inbox.get()) is not None:
+            await _speak(websocket, state, message)
     except WebSocketDisconnect:
         return
+    finally:
+        reader.cancel()
