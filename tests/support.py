@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +77,28 @@ def assert_speech(audio: np.ndarray, rate: int, text: str) -> None:
     assert float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))) > 0.01
     duration = len(audio) / rate
     assert 0.03 * len(text) <= duration <= 0.15 * len(text), f"{duration:.2f} s for {len(text)} characters"
+
+
+@contextmanager
+def fixed_json_server(body: dict, status: int = 200, port: int = 0) -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 that answers every GET with the same JSON: a stand-in for servers that are not ours."""
+    payload = json.dumps(body).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -2,50 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import ExitStack
 
 import httpx
 import pytest
 
 from tests.launcher.launchers import gone
-from tests.support import RunningServer
+from tests.support import RunningServer, fixed_json_server
 
 pytestmark = pytest.mark.integration
 
 
-class ForeignHealth(BaseHTTPRequestHandler):
-    """A server that is not the launcher's child but says "ready", as an older ttspilot would."""
-
-    def do_GET(self) -> None:
-        body = json.dumps({"status": "ready", "engine": "piper"}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 @pytest.fixture
 def start_foreign() -> Iterator[Callable[[int], None]]:
-    """Start a ForeignHealth server on a port; shut down after the test."""
-    servers: list[ThreadingHTTPServer] = []
-
-    def start(port: int) -> None:
-        foreign = ThreadingHTTPServer(("127.0.0.1", port), ForeignHealth)
-        threading.Thread(target=foreign.serve_forever, daemon=True).start()
-        servers.append(foreign)
-
-    yield start
-    for foreign in servers:
-        foreign.shutdown()
-        foreign.server_close()
+    """Put a server that is not the launcher's child, but says "ready" as an older ttspilot would, on a port."""
+    with ExitStack() as servers:
+        yield lambda port: servers.enter_context(fixed_json_server({"status": "ready", "engine": "piper"}, port=port))
 
 
 @pytest.mark.parametrize("script", ["start_optimized_server.py", "start_fallback_server.py"])

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from tests.launcher.launchers import gone
+from tests.support import fixed_json_server
 from ttspilot.launcher.child import ServerChild
 
 pytestmark = pytest.mark.integration
@@ -30,26 +28,10 @@ def test_killing_the_launcher_while_its_server_loads_ends_the_server(launch):
     assert gone(server, 5), "the server outlived its launcher"
 
 
-class JsonEverywhere(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = json.dumps({"status": "ok"}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 @pytest.fixture
 def json_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), JsonEverywhere)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with fixed_json_server({"status": "ok"}) as url:
+        yield url
 
 
 def test_canary_answer_that_is_not_audio_is_a_failure_with_a_reason(json_server):

@@ -101,7 +101,9 @@ def test_admission_refuses_past_the_memory_budget(tmp_path):
             first = pool.submit(httpx.get, server.url + "/inference_sft", params={"tts_text": long_text}, timeout=120)
             refused = None
             for _ in range(100):
-                if httpx.get(server.url + "/performance_info").json()["pipeline"]["admitted"]:
+                pipeline = httpx.get(server.url + "/performance_info").json()["pipeline"]
+                if pipeline["admitted"]:
+                    assert pipeline["memory_budget_mb"] == 400 and 0 < pipeline["memory_reserved_mb"] <= 400
                     refused = httpx.get(server.url + "/inference_sft", params={"tts_text": long_text}, timeout=120)
                     break
                 time.sleep(0.05)

@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.support import free_port
+from tests.support import fixed_json_server, free_port
 from ttspilot.server.readiness import wait_until_ready
-
-
-class CanaryFailedHealth(BaseHTTPRequestHandler):
-    """/health as a server whose canary failed answers it: 503 with the reason, forever."""
-
-    def do_GET(self) -> None:
-        body = json.dumps({"status": "not_ready", "reason": "canary failed: silent output"}).encode()
-        self.send_response(503)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
 
 
 @pytest.fixture
 def canary_failed_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), CanaryFailedHealth)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    thread.join()
+    """/health as a server whose canary failed answers it: 503 with the reason, forever."""
+    with fixed_json_server({"status": "not_ready", "reason": "canary failed: silent output"}, status=503) as url:
+        yield url
 
 
 def test_a_failed_canary_ends_the_wait_at_once(canary_failed_url):

@@ -210,3 +210,21 @@ def test_websocket_pipelined_work_outlives_keepalive_and_binary_frames_get_an_er
     audio = b"".join(base64.b64decode(r["data"]) for r in replies if r["type"] == "audio_chunk")
     assert len(audio) / 2 / replies[1]["sample_rate"] > 30
     assert len(set(ids)) == 3 and all(re.fullmatch(r"ws-[0-9a-f]{32}", i) for i in ids), ids
+
+
+def test_headers_h11_cannot_parse_get_the_json_error_shape(guarded):
+    """Past h11's 16 KiB header limit uvicorn itself answers; it must still be our JSON error, not plain text."""
+    with socket.create_connection(address(guarded), timeout=10) as sock:
+        filler = "".join(f"X-Filler-{i}: {'a' * 200}\r\n" for i in range(120))
+        sock.sendall(f"GET /health HTTP/1.1\r\nHost: x\r\n{filler}".encode())  # no blank line: still incomplete
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"content-type: application/json" in head.lower()
+    error = json.loads(body)
+    assert error["error"]["type"] == "invalid_request" and "headers" in error["message"]
+    assert httpx.get(guarded.url + "/health", timeout=5).status_code == 200

@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import soundfile
 from ttspilot.canary import CANARY_TEXT, judge_audio
 from ttspilot.config import API_KEY_ENV, LAUNCH_TOKEN_ENV, LAUNCH_TOKEN_HEADER, LAUNCHER_PID_ENV
 from ttspilot.launcher.port import in_use
+from ttspilot.server.readiness import wait_until_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVER_SCRIPT = REPO_ROOT / "fastapi_server.py"
@@ -85,27 +85,16 @@ class ServerChild:
 
         Raises PortUnavailable when a server that is not this child answers on its port.
         """
-        deadline = time.monotonic() + timeout
-        last = "no answer from /health"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return self.exit_reason()
-            try:
-                response = httpx.get(self.url + "/health", headers={LAUNCH_TOKEN_HEADER: self.launch_token}, timeout=2)
-            except httpx.TransportError:
-                time.sleep(0.25)
-                continue
-            body = _json_object(response)
-            if body.get("launch_token") != "match":
-                host, port = response.url.host, response.url.port
-                raise in_use(host, port, "answers for another server than the one this launcher started")
-            if response.status_code == 200:
-                return None
-            last = str(body.get("reason", last))
-            if last.startswith("canary"):
-                return last
-            time.sleep(0.25)
-        return f"not ready after {timeout:g} s ({last})"
+        return wait_until_ready(
+            self.url, timeout, exited=lambda: self.exit_reason() if self.process.poll() is not None else None,
+            headers={LAUNCH_TOKEN_HEADER: self.launch_token}, answered=self._require_own_child,
+        )
+
+    @staticmethod
+    def _require_own_child(response: httpx.Response) -> None:
+        if _json_object(response).get("launch_token") != "match":
+            why = "answers for another server than the one this launcher started"
+            raise in_use(response.url.host, response.url.port, why)
 
     def canary(self) -> str | None:
         """Ask the live server for the canary sentence and judge the audio it sends back."""

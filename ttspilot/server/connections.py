@@ -17,6 +17,8 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from ttspilot.server.errors import error_json
+
 log = logging.getLogger("ttspilot.server")
 
 _REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
@@ -85,6 +87,16 @@ class GuardedH11Protocol(StalledWriteGuard, H11Protocol):
         if self._waiting_headers is not None:
             self._waiting_headers.cancel()
             self._waiting_headers = None
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn answers a request h11 cannot parse (too many headers, say) in plain text: use our JSON shape."""
+        why = f"{msg.rstrip('.')}: malformed request line or headers, or headers over 16 KiB"
+        body = error_json(why, "invalid_request")
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body),
+                      h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
 
     def _headers_too_slow(self) -> None:
         self._waiting_headers = None

@@ -7,18 +7,25 @@ the wait stops there instead of running out its timeout.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import httpx
 
 POLL_INTERVAL_S = 0.25
 
 
-def wait_until_ready(url: str, timeout: float, exited: Callable[[], str | None] = lambda: None) -> str | None:
+def wait_until_ready(
+    url: str,
+    timeout: float,
+    exited: Callable[[], str | None] = lambda: None,
+    headers: Mapping[str, str] | None = None,
+    answered: Callable[[httpx.Response], None] = lambda _: None,
+) -> str | None:
     """None once `url`/health answers 200 within `timeout` seconds; otherwise why not.
 
     `exited` returns why the server process is gone (or None while it runs), so a crashed
-    server is reported at once rather than after the timeout.
+    server is reported at once rather than after the timeout. `answered` sees every answer
+    first and may raise (the launcher checks that the answer comes from its own child).
     """
     deadline = time.monotonic() + timeout
     last = "no answer from /health"
@@ -26,7 +33,8 @@ def wait_until_ready(url: str, timeout: float, exited: Callable[[], str | None] 
         if (reason := exited()) is not None:
             return reason
         try:
-            response = httpx.get(url + "/health", timeout=2)
+            response = httpx.get(url + "/health", headers=headers, timeout=2)
+            answered(response)
             if response.status_code == 200:
                 return None
             last = response.json().get("reason", last)
