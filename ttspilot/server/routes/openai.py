@@ -34,8 +34,11 @@ OPENAI_VOICES = (
 )
 OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 OPENAI_SPEED = (0.25, 4.0)
-SSE_RESPONSE: dict[int | str, dict] = {
-    200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": "speech.audio.* events"}
+SPEECH_RESPONSE: dict[int | str, dict] = {
+    200: {
+        "description": "audio in the requested format, or speech.audio.* events with stream_format sse",
+        "content": AUDIO_RESPONSE[200]["content"] | {"text/event-stream": {"schema": {"type": "string"}}},
+    }
 }
 
 
@@ -104,7 +107,7 @@ async def _speech_events(state: ServerState, job: SynthesisJob, timing: RequestT
     yield _event({"type": "speech.audio.done", "usage": usage})
 
 
-@router.post("/v1/audio/speech", summary="OpenAI-compatible text to speech", responses=AUDIO_RESPONSE | SSE_RESPONSE)
+@router.post("/v1/audio/speech", summary="OpenAI-compatible text to speech", responses=SPEECH_RESPONSE)
 async def speech(request: Request, body: SpeechRequest) -> Response:
     state: ServerState = request.app.state.ttspilot
     if body.model not in model_ids(state):
