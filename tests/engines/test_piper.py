@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from tests.support import assert_speech
+from tests.support import REPO, assert_speech
 from ttspilot.config import config_from_flags
 from ttspilot.engines import load_engine
 from ttspilot.engines.base import EngineLoadError, VoiceNotFound
-from ttspilot.engines.piper import PiperEngine, embedded_voice
+from ttspilot.engines.piper import PiperEngine, bounded_calls, embedded_voice, max_call_phonemes
 
 TEXT = "The river runs quietly past the old mill. Nobody remembers when it was built."
 
@@ -92,3 +94,45 @@ def test_broken_model_is_a_load_error(tmp_path):
 def test_folder_without_voices_is_a_load_error(tmp_path):
     with pytest.raises(EngineLoadError, match="no engine recognises"):
         load_engine(tmp_path, config_from_flags("cpu"))
+
+
+def test_a_sentence_plays_as_piper_itself_plays_it(engine):
+    from piper import SynthesisConfig
+
+    from piper import PiperVoice
+
+    voice_file = embedded_voice()
+
+    piper_voice = PiperVoice.load(voice_file.model, voice_file.config)
+    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    (theirs,) = [chunk.audio_float_array for chunk in piper_voice.synthesize(TEXT.split(". ")[1], config)]
+    ours = synth(engine, TEXT.split(". ")[1], noise_scale=0.0, noise_w=0.0)
+    assert ours.shape == theirs.shape and np.allclose(ours, theirs, atol=1e-4)
+
+
+def test_long_sentences_are_cut_at_word_breaks_into_bounded_calls():
+    phonemes = list("ab cd ef gh")
+    pieces = list(bounded_calls(phonemes, 6))
+    assert pieces == [list("ab cd "), list("ef gh")] and sum(pieces, []) == phonemes
+    assert list(bounded_calls(list("abcdefgh"), 3)) == [list("abc"), list("def"), list("gh")]  # no break: hard cut
+    assert max_call_phonemes(0.25) < max_call_phonemes(1.0) == max_call_phonemes(4.0)
+
+
+def test_digit_heavy_text_keeps_each_model_call_bounded(tmp_path):
+    """Digits read as many phonemes per character: memory must follow the phoneme bound, not the character count."""
+    script = (
+        "import resource, numpy as np\n"
+        "from ttspilot.config import config_from_flags\n"
+        "from ttspilot.engines.piper import PiperEngine\n"
+        "engine = PiperEngine.load(None, config_from_flags('cpu'))\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "chunks = list(engine.synthesize('4729 8813 5560 1298 ' * 12, engine.default_voice))\n"
+        "audio = np.concatenate(chunks)\n"
+        "grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024\n"
+        "print(len(chunks), len(audio) / engine.sample_rate, grown)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    calls, seconds, grown_mb = result.stdout.split()
+    assert int(calls) >= 2 and float(seconds) > 30, "240 characters of digits are over half a minute of speech"
+    assert float(grown_mb) < 450, f"one model call grew memory by {grown_mb} MB"

@@ -37,6 +37,36 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A VITS call's memory follows the audio it makes: about 20 MB per second of audio here (CPU, 22.05 kHz),
+# about one phoneme per 0.05 s at speed 1. Characters do not bound it (a digit reads as several phonemes),
+# phonemes at a given speed do: 300 phonemes at speed 1 are ~15 s of audio and ~300 MB at the call's peak.
+CALL_PHONEMES_AT_SPEED_1 = 300
+
+
+def max_call_phonemes(speed: float) -> int:
+    """Phonemes one model call may take: slower speech makes more audio, so fewer phonemes."""
+    return max(16, int(CALL_PHONEMES_AT_SPEED_1 * min(speed, 1.0)))
+
+
+def bounded_calls(phonemes: list[str], limit: int) -> Iterator[list[str]]:
+    """A sentence's phonemes in pieces of at most `limit`, cut after the last word break that fits."""
+    rest = phonemes
+    while len(rest) > limit:
+        breaks = [index for index in range(limit, 0, -1) if rest[index - 1] == " "]
+        cut = breaks[0] if breaks else limit
+        yield rest[:cut]
+        rest = rest[cut:]
+    if rest:
+        yield rest
+
+
+def _as_piper_plays(audio: np.ndarray) -> np.ndarray:
+    """Peak-normalised and clipped as `PiperVoice.synthesize` returns a sentence (its default SynthesisConfig)."""
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    audio = audio / peak if peak >= 1e-8 else np.zeros_like(audio)
+    return np.clip(audio, -1.0, 1.0).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class VoiceFile:
     """One Piper voice on disk: the ONNX model and its JSON config."""
@@ -138,7 +168,9 @@ class PiperEngine(Engine):
         return self._models[0].sessions.maxsize
 
     def synthesize(self, text: str, voice: str, speed: float = 1.0, **opts: Any) -> Iterator[np.ndarray]:
-        """One chunk per sentence. `noise_scale`/`noise_w` set to 0 give identical output every call;
+        """One chunk per sentence, or per piece of a sentence too long for one bounded model call.
+
+        `noise_scale`/`noise_w` set to 0 give identical output every call;
         `split_sentences=False` runs the whole text as one model call (what a server that does not split does)."""
         from piper import SynthesisConfig
 
@@ -156,8 +188,10 @@ class PiperEngine(Engine):
                 audio = piper_voice.phoneme_ids_to_audio(piper_voice.phonemes_to_ids(phonemes), syn_config)
                 yield self._to_engine_rate(np.clip(audio, -1.0, 1.0).astype(np.float32), model.piper_config.sample_rate)
                 return
-            for chunk in piper_voice.synthesize(text, syn_config):
-                yield self._to_engine_rate(chunk.audio_float_array, chunk.sample_rate)
+            for sentence in piper_voice.phonemize(text):
+                for phonemes in bounded_calls(sentence, max_call_phonemes(speed)):
+                    audio = piper_voice.phoneme_ids_to_audio(piper_voice.phonemes_to_ids(phonemes), syn_config)
+                    yield self._to_engine_rate(_as_piper_plays(audio), model.piper_config.sample_rate)
 
     def _to_engine_rate(self, audio: np.ndarray, rate: int) -> np.ndarray:
         if rate == self.sample_rate:

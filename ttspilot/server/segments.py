@@ -2,7 +2,8 @@
 
 A model call's memory grows with its text (Piper VITS on the CPU: about 1.3 MB per character
 of prose, several times that for digits), so every segment is cut to `call_max_chars` whatever
-the request asks: the split flag only chooses between sentence-aware and plain cutting.
+the request asks: the split flag only chooses between sentence-aware and plain cutting. Engines
+bound their own calls by what really drives memory (Piper: phonemes at the requested speed).
 ONNX Runtime's CPU arena keeps the largest call's memory for the next call, so the cap also
 bounds what stays resident. Returning that memory after each call instead cost speed on a
 200-character call (arena shrinkage per run: 20% slower; arena off: 70% slower and a higher
