@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from ttspilot.encoders import StreamEncoder, encode_whole, fit_rate
+from ttspilot.encoders import StreamEncoder, WholeEncoder, fit_rate
 
 AAC_FRAME = 1024  # ADTS cannot say how many priming/padding samples it carries: decoders keep up to two frames more
 
@@ -18,6 +18,14 @@ AAC_FRAME = 1024  # ADTS cannot say how many priming/padding samples it carries:
 def tone(seconds: float, rate: int) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
     return (0.4 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def encode_whole(audio: np.ndarray, rate: int, audio_format: str) -> bytes:
+    """As the server writes a whole response: chunk by chunk as the audio arrives."""
+    encoder = WholeEncoder(audio_format, rate)
+    for chunk in np.array_split(audio, 7):
+        encoder.write(chunk)
+    return encoder.finish()
 
 
 def ffmpeg_frames(body: bytes) -> tuple[int, int]:

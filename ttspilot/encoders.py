@@ -124,15 +124,36 @@ class StreamEncoder:
         return self._tap.take()
 
 
-def encode_whole(audio: np.ndarray, sample_rate: int, audio_format: str) -> bytes:
-    """One complete file whose header states its real length (WAV sizes, FLAC total samples, MP3 info frame)."""
-    if audio_format in _WHOLE_SNDFILE:
-        container, subtype = _WHOLE_SNDFILE[audio_format]
-        buffer = io.BytesIO()
-        soundfile.write(buffer, to_int16(audio), sample_rate, format=container, subtype=subtype)
-        return buffer.getvalue()
-    encoder = StreamEncoder(audio_format, sample_rate)
-    return encoder.start() + encoder.encode(audio) + encoder.finish()
+class WholeEncoder:
+    """Encode a whole file chunk by chunk as the audio arrives, so a long answer is held once, encoded.
+
+    libsndfile rewrites the header of a seekable file at close, so the result states its real
+    length (WAV sizes, FLAC total samples, MP3 info frame); AAC and raw PCM have no length to state.
+    """
+
+    def __init__(self, audio_format: str, sample_rate: int):
+        self._file: soundfile.SoundFile | None = None
+        self._stream: StreamEncoder | None = None
+        if audio_format in _WHOLE_SNDFILE:
+            container, subtype = _WHOLE_SNDFILE[audio_format]
+            self._buffer = io.BytesIO()
+            self._file = soundfile.SoundFile(self._buffer, "w", sample_rate, 1, format=container, subtype=subtype)
+        else:
+            self._stream = StreamEncoder(audio_format, sample_rate)
+            self._bytes = bytearray(self._stream.start())
+
+    def write(self, audio: np.ndarray) -> None:
+        if self._file is not None:
+            self._file.write(to_int16(audio))
+        elif self._stream is not None:
+            self._bytes += self._stream.encode(audio)
+
+    def finish(self) -> bytes:
+        if self._file is not None:
+            self._file.close()
+            return self._buffer.getvalue()
+        assert self._stream is not None
+        return bytes(self._bytes + self._stream.finish())
 
 
 class _AacWriter:

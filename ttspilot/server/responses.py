@@ -14,7 +14,7 @@ from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.types import Send
 
-from ttspilot.encoders import MEDIA_TYPES, StreamEncoder, encode_whole
+from ttspilot.encoders import MEDIA_TYPES, StreamEncoder, WholeEncoder
 from ttspilot.engines.base import Engine
 from ttspilot.server.language import coverage_warning
 from ttspilot.server.pipeline import SynthesisJob, SynthesisPipeline, SynthesisTimeout
@@ -64,8 +64,12 @@ def warning_headers(
 async def whole_response(
     pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming, headers: dict[str, str] | None = None
 ) -> Response:
-    """All audio in one body, with timing headers."""
-    body = encode_whole(await pipeline.whole(job, timing), job.sample_rate, job.audio_format)
+    """All audio in one body, with timing headers; encoded as it arrives, so only the encoded file is held."""
+    encoder = WholeEncoder(job.audio_format, job.sample_rate)
+    async with aclosing(pipeline.audio(job, timing)) as chunks:
+        async for chunk in chunks:
+            encoder.write(chunk)
+    body = encoder.finish()
     headers = timing_headers(timing, job.sample_rate) | (headers or {})
     return Response(body, media_type=MEDIA_TYPES[job.audio_format], headers=headers)
 
