@@ -97,9 +97,7 @@ def test_folder_without_voices_is_a_load_error(tmp_path):
 
 
 def test_a_sentence_plays_as_piper_itself_plays_it(engine):
-    from piper import SynthesisConfig
-
-    from piper import PiperVoice
+    from piper import PiperVoice, SynthesisConfig
 
     voice_file = embedded_voice()
 
