@@ -337,12 +337,11 @@ class _Opener:
         return session, use
 
     def tensorrt(
-        self, plan: ProviderPlan, compute_capability: str | None, profile: ShapeProfile | None, workspace_bytes: int
+        self, plan: ProviderPlan, compute_capability: str | None
     ) -> tuple[ort.InferenceSession | None, CacheUse | None, str | None]:
         """Open with the TensorRT provider on a validated engine cache; (None, use, problem) to fall back."""
         try:
-            if profile is None:
-                profile = piper_shape_profile(model_input_names(self.model_path))
+            profile = piper_shape_profile(model_input_names(self.model_path))
             key = artifact_key(
                 "ort-trt",
                 self.model_path,
@@ -364,7 +363,7 @@ class _Opener:
                 engine_cache_path=str(cache_path),
                 timing_cache_path=str(cache_path),
                 profile=profile,
-                workspace_bytes=workspace_bytes,
+                workspace_bytes=DEFAULT_TRT_WORKSPACE_BYTES,
             )
             return [(name, trt if name == TRT else opts) for name, opts in plan.providers]
 
@@ -412,9 +411,6 @@ def open_session(
     cache_dir: Path,
     *,
     available_providers: list[str] | None = None,
-    trt_profile: ShapeProfile | None = None,
-    trt_workspace_bytes: int = DEFAULT_TRT_WORKSPACE_BYTES,
-    gpu_mem_limit: int | None = None,
     use_cache: bool = True,
     force: bool = False,
     strict: bool = False,
@@ -424,14 +420,14 @@ def open_session(
 
     Call it once per pooled session: the first call builds any missing compiled artifact
     under `cache_dir` (file-locked, so concurrent starts build it once), later calls load it.
-    `trt_profile` defaults to the Piper voice profile read from the model's inputs.
+    The TensorRT shape profile is the Piper voice profile read from the model's inputs.
     `force` rebuilds the artifact; `strict` raises cache and build problems instead of
     opening without the artifact (precompile uses both; the server neither).
     """
     started = time.perf_counter()
     opener = _Opener(model_path, config, cache_dir, hasher, strict=strict, force=force)
     available = list(ort.get_available_providers() if available_providers is None else available_providers)
-    cuda = cuda_options(device_id=config.device_id, gpu_mem_limit=gpu_mem_limit)
+    cuda = cuda_options(device_id=config.device_id)
     plan = plan_providers(config, available, cuda=cuda)
     requested = plan.names
     for reason in plan.skipped.values():
@@ -446,7 +442,7 @@ def open_session(
     cache: CacheUse | None = None
     trt_problem: str | None = None
     if TRT in plan.names:
-        session, cache, trt_problem = opener.tensorrt(plan, compute_capability, trt_profile, trt_workspace_bytes)
+        session, cache, trt_problem = opener.tensorrt(plan, compute_capability)
         if session is None:
             plan = ProviderPlan([p for p in plan.providers if p[0] != TRT], dict(plan.skipped))
     if session is None and use_cache and artifact_kind(config, plan) is not None:
