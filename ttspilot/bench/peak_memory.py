@@ -47,7 +47,10 @@ def _kill_above(process: psutil.Process, limit_bytes: int, stop: threading.Event
 
 
 def measure(chars: int, text: str, split: bool, kill_above_mb: int, server_args: list[str]) -> dict[str, object]:
-    """One fresh server, one request of `chars` characters: status, seconds, base/peak/after RSS in MB."""
+    """One fresh server, one request of `chars` characters: status, seconds, base/peak/after RSS in MB.
+
+    Peak and after are None when the server did not answer (killed by the watcher, say).
+    """
     child = ServerChild.on_free_port(["--log_level", "warning", "--request_timeout", "1800", *server_args])
     child.start()
     try:
@@ -62,10 +65,10 @@ def measure(chars: int, text: str, split: bool, kill_above_mb: int, server_args:
         params = {"tts_text": (text * (chars // len(text) + 1))[:chars], "enable_smart_split": str(split).lower()}
         try:
             status: object = httpx.get(child.url + "/inference_sft", params=params, timeout=1800).status_code
-            peak, after = _status_kib(pid, "VmHWM") / 1024, _status_kib(pid, "VmRSS") / 1024
+            peak, after = round(_status_kib(pid, "VmHWM") / 1024), round(_status_kib(pid, "VmRSS") / 1024)
         except httpx.TransportError as error:
             status = f"killed above {kill_above_mb} MB" if killed else f"{type(error).__name__}"
-            peak = after = float("nan")
+            peak = after = None
         finally:
             stop.set()
             watcher.join()
@@ -73,7 +76,7 @@ def measure(chars: int, text: str, split: bool, kill_above_mb: int, server_args:
     finally:
         child.stop()
     return {"chars": chars, "status": status, "seconds": round(seconds, 1), "base_mb": round(base),
-            "peak_mb": round(peak), "after_mb": round(after)}
+            "peak_mb": peak, "after_mb": after}
 
 
 def main(argv: list[str] | None = None) -> int:
