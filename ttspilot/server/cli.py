@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("engine failed to load: %s", error.reason)
         return 3
     info = engine.info()
-    inactive = {flag: state.reason for flag, state in info.flags.items() if not state.active}
-    log.info("engine %s ready on %s; inactive: %s", engine.name, ",".join(info.providers), inactive or "none")
+    log.info("engine %s ready on %s; asked for but inactive: %s", engine.name, ",".join(info.providers),
+             info.inactive() or "none")
     quiet_signals()
     uvicorn.run(
         create_app(engine, settings), host=settings.host, port=settings.port, log_level=args.log_level,
