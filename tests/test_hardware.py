@@ -115,13 +115,15 @@ def test_fake_mirrors_the_real_pynvml_error_classes() -> None:
 
 def test_real_probe_on_this_machine() -> None:
     profile = probe()
-    if profile.gpus:
-        pytest.skip("this machine has an NVIDIA GPU")
-    assert "NVML" in profile.gpu_absent_reason
     assert profile.cpu_cores >= 1 and profile.ram_total >= profile.ram_available > 0
     assert profile.libraries.onnxruntime_version == onnxruntime.__version__
     assert "CPUExecutionProvider" in profile.libraries.ort_providers
-    assert describe(profile)[0] == f"no GPU: {profile.gpu_absent_reason}"
+    if profile.gpus:  # a machine with an NVIDIA GPU: NVML describes each device
+        assert all(gpu.name and gpu.memory_total > 0 for gpu in profile.gpus)
+        assert describe(profile)[0].startswith("GPU 0: ")
+    else:
+        assert "NVML" in profile.gpu_absent_reason
+        assert describe(profile)[0] == f"no GPU: {profile.gpu_absent_reason}"
 
 
 def _fake_package(root: Path, name: str, files: dict[str, str], version: str | None = None) -> None:
