@@ -1,0 +1,102 @@
+"""The CosyVoice test environment: a venv with torch and the official code's dependencies, cached.
+
+The main test venv stays light (no torch); CosyVoice tests run their work in a subprocess with this
+venv's python. It is several GB and takes minutes to install, so it lives in a cache folder keyed
+by the requirements and this recipe, and is built once: in a temporary folder beside its final
+place, then renamed, under a file lock so concurrent runs never build it twice.
+
+    python -m tests.cosyvoice_env      # build (or find) it and print its python
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from filelock import FileLock
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REQUIREMENTS = (REPO_ROOT / "requirements.txt", REPO_ROOT / "requirements-cosyvoice.txt")
+# Installed after the requirements with --no-deps (see requirements-cosyvoice.txt's header).
+NO_DEPS = ("openai-whisper==20250625",)
+CACHE_ENV = "TTSPILOT_CI_CACHE"
+COMPLETE_MARKER = "ttspilot-env-complete"
+
+
+class EnvironmentBuildError(RuntimeError):
+    """The venv could not be built (typically: no network and no cached copy)."""
+
+
+def cache_root() -> Path:
+    """TTSPILOT_CI_CACHE, else ~/.cache/ttspilot-ci (not XDG_CACHE_HOME: the test run points that at a temp dir)."""
+    configured = os.environ.get(CACHE_ENV)
+    return Path(configured) if configured else Path.home() / ".cache" / "ttspilot-ci"
+
+
+def recipe_hash() -> str:
+    """First 12 hex digits of the sha256 over the requirement files and this recipe."""
+    digest = hashlib.sha256()
+    for path in (*REQUIREMENTS, Path(__file__)):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def env_dir() -> Path:
+    return cache_root() / f"cosyvoice-{recipe_hash()}"
+
+
+def env_python(log: Callable[[str], None] = print) -> Path:
+    """The cached venv's python, building the venv first when it is missing."""
+    target = env_dir()
+    python = target / "bin" / "python"
+    if (target / COMPLETE_MARKER).is_file():
+        return python
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if not (target / COMPLETE_MARKER).is_file():
+            _build(target, log)
+    return python
+
+
+def _build(target: Path, log: Callable[[str], None]) -> None:
+    """Install into a temporary venv beside `target`, then rename it into place.
+
+    Only `bin/python -m ...` is used afterwards: the console scripts' shebangs keep the temporary
+    path, but the interpreter finds its site-packages relative to itself.
+    """
+    if target.exists():  # without the marker: not a finished build of this recipe
+        shutil.rmtree(target)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    build_log = target.parent / f"{target.name}.build.log"
+    log(f"CosyVoice test env: building {target} (several GB, a few minutes); pip log: {build_log}")
+    started = time.monotonic()
+    requirements = [arg for path in REQUIREMENTS for arg in ("-r", str(path))]
+    steps = [
+        [sys.executable, "-m", "venv", str(staging)],
+        [str(staging / "bin" / "python"), "-m", "pip", "install", "-q", *requirements],
+        [str(staging / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", *NO_DEPS],
+    ]
+    try:
+        with build_log.open("w") as output:
+            for step in steps:
+                output.write(f"$ {' '.join(step)}\n")
+                output.flush()
+                if subprocess.run(step, stdout=output, stderr=subprocess.STDOUT).returncode != 0:
+                    tail = build_log.read_text(errors="replace").splitlines()[-15:]
+                    raise EnvironmentBuildError(f"{' '.join(step[1:4])} failed:\n" + "\n".join(tail))
+        (staging / COMPLETE_MARKER).write_text(f"built in {time.monotonic() - started:.0f} s\n")
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log(f"CosyVoice test env: ready in {time.monotonic() - started:.0f} s at {target}")
+
+
+if __name__ == "__main__":
+    print(env_python(log=lambda line: print(line, file=sys.stderr)))
