@@ -14,12 +14,15 @@ from tests.cosyvoice_env import EnvironmentBuildError, env_python
 def cosyvoice_python(request: pytest.FixtureRequest) -> Path:
     """Skips every CosyVoice test, loudly, when the environment can be neither found nor built."""
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
 
     def say(line: str) -> None:
-        if reporter is not None:
-            reporter.write_line(line, yellow=True, bold=True)
-        else:
+        """Straight to the terminal: pytest would otherwise capture it and show it only on a failure."""
+        if reporter is None or capture is None:
             print(line, file=sys.stderr)
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line, yellow=True, bold=True)
 
     try:
         return env_python(log=say)
