@@ -1,7 +1,8 @@
-"""Run upstream `inference_sft` on a model folder and print one JSON line of what came out.
+"""Make a tiny model with the maker's command line, run upstream `inference_sft` on it, print JSON.
 
 Runs with the CosyVoice environment's python (the test venv has no torch):
-    python tests/engines/cosyvoice/run_sft.py TREE MODEL_DIR SPEAKER TEXT
+    python tests/engines/cosyvoice/run_sft.py TREE VERSION MODEL_DIR TEXT
+One process for both halves: importing torch and the official code is most of each one's time.
 The first call warms up lazily built state; the second is the one timed.
 """
 
@@ -23,12 +24,13 @@ def load_model(model_dir: Path):
     return getattr(cosyvoice, "CosyVoice" + config.removeprefix("cosyvoice"))(str(model_dir))
 
 
-def main(tree: Path, model_dir: Path, speaker: str, text: str) -> None:
+def main(tree: Path, version: str, model_dir: Path, text: str) -> None:
     import torch
 
-    from ttspilot.engines.cosyvoice.upstream import upstream_on_path
+    from ttspilot.engines.cosyvoice import tiny
 
-    upstream_on_path(tree)
+    tiny.main(["--version", version, "--out", str(model_dir), "--cosyvoice_root", str(tree)])
+    speaker = tiny.SPEAKER
     started = time.perf_counter()
     model = load_model(model_dir)
     load_s = time.perf_counter() - started
@@ -49,4 +51,4 @@ def main(tree: Path, model_dir: Path, speaker: str, text: str) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4])
+    main(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4])

@@ -1,7 +1,8 @@
 """Tiny random-weight CosyVoice folders load and speak through the official code of every tree.
 
-For each upstream tree found and each version it defines, the maker's command writes a folder
-and upstream's own model class runs `inference_sft` on it, in the CosyVoice environment. The
+For each upstream tree found and each version it defines, the maker's command line writes a
+folder and upstream's own model class runs `inference_sft` on it, in one subprocess of the
+CosyVoice environment. The
 audio is noise: these check plumbing (finite samples, the model's rate, a length the biased
 end-of-speech allows, a call that takes about a second).
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ttspilot.engines.cosyvoice.tiny import MODELS, SPEAKER
+from ttspilot.engines.cosyvoice.tiny import MODELS
 from ttspilot.engines.cosyvoice.upstream import find_trees, model_versions
 
 pytestmark = [pytest.mark.integration, pytest.mark.cosyvoice, pytest.mark.slow]
@@ -51,13 +52,10 @@ def test_tiny_model_speaks_through_upstream(cosyvoice_python: Path, tmp_path: Pa
                                             version: int) -> None:
     model = MODELS[version]
     model_dir = tmp_path / f"tiny-v{version}"
-    made = run(cosyvoice_python, "-m", "ttspilot.engines.cosyvoice.tiny", "--version", str(version),
-               "--out", str(model_dir), "--cosyvoice_root", str(tree), timeout=300)
-    assert "written to" in made.stdout
-    assert (model_dir / model.config).is_file() and (model_dir / "spk2info.pt").is_file()
-
     text = model.sft_prefix + TEXT
-    spoken = run(cosyvoice_python, str(RUNNER), str(tree), str(model_dir), SPEAKER, text, timeout=300)
+    spoken = run(cosyvoice_python, str(RUNNER), str(tree), str(version), str(model_dir), text, timeout=300)
+    assert f"tiny CosyVoice v{version} written to {model_dir}" in spoken.stdout
+    assert (model_dir / model.config).is_file() and (model_dir / "spk2info.pt").is_file()
     result = json.loads(spoken.stdout.strip().splitlines()[-1])
 
     assert result["model_class"] == f"CosyVoice{version if version > 1 else ''}"
