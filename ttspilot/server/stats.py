@@ -71,6 +71,7 @@ class StatsRecorder:
 
     def __init__(self, window: int = 1000):
         self._finished: deque[RequestTiming] = deque(maxlen=window)
+        self._by_id: dict[str, RequestTiming] = {}  # the newest finished request per id, for the access log's lookup
         self._lock = threading.Lock()
         self.started_at = time.time()
         self.total_requests = 0
@@ -80,14 +81,19 @@ class StatsRecorder:
         timing.finished = time.perf_counter()
         timing.outcome = outcome
         with self._lock:
+            if len(self._finished) == self._finished.maxlen:
+                oldest = self._finished[0]
+                if self._by_id.get(oldest.request_id) is oldest:
+                    del self._by_id[oldest.request_id]
             self._finished.append(timing)
+            self._by_id[timing.request_id] = timing
             self.total_requests += 1
         for listener in self.listeners:
             listener(timing)
 
     def find(self, request_id: str) -> RequestTiming | None:
         with self._lock:
-            return next((t for t in reversed(self._finished) if t.request_id == request_id), None)
+            return self._by_id.get(request_id)
 
     def summary(self, recent: int = 20) -> dict[str, Any]:
         with self._lock:
