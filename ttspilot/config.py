@@ -144,6 +144,17 @@ class ServerSettings(BaseSettings):
     api_key: str | None = Field(default=None, description="when set, every route but /health needs it")
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed by CORS; empty: CORS off")
     shutdown_grace: int = Field(default=30, ge=0, description="seconds in-flight requests get after SIGTERM")
+    cosyvoice_root: Path | None = Field(
+        default=None, description="an official CosyVoice checkout (its root); None: an importable `cosyvoice` package"
+    )
+    voices: Path | None = Field(
+        default=None, description='zero-shot voices to register at start: JSON [{"id", "wav", "text"}], wav relative to the file'
+    )
+    call_timeout: float = Field(
+        default=60.0, gt=0,
+        description="seconds one model call may go without producing audio; past it the request gets 504 and "
+        "/health turns unhealthy until the call ends (a hung call never does: restart the server)",
+    )
     launch_token: str | None = Field(
         default=None,
         description="set by a launcher through TTSPILOT_LAUNCH_TOKEN; /health confirms it to whoever presents it",

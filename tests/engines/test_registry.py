@@ -18,17 +18,11 @@ from ttspilot.engines.base import EngineInfo, EngineLoadError, FlagState
 from ttspilot.engines.piper import PiperEngine, embedded_voice
 from ttspilot.launcher import optimized
 
-FAKE = "tests.engines.fake_engine"
-
 
 @pytest.fixture
-def with_fake_engine(monkeypatch):
-    monkeypatch.setattr(engines, "ENGINE_MODULES", (*engines.ENGINE_MODULES, FAKE))
-
-
-@pytest.fixture
-def fake_folder(tmp_path):
-    (tmp_path / "fake-model.yaml").write_text("model: fake\n")
+def cosyvoice_folder(tmp_path):
+    """Only the file names matter for matching and planning: nothing here is loaded."""
+    (tmp_path / "cosyvoice2.yaml").write_text("sample_rate: 24000\n")
     return tmp_path
 
 
@@ -48,11 +42,14 @@ def test_unknown_and_missing_folders_say_what_was_expected(tmp_path):
         load_engine(tmp_path / "missing", config_from_flags("cpu"))
 
 
-def test_a_registered_engine_is_chosen_by_its_files_and_planned_without_loading(with_fake_engine, fake_folder):
-    assert engine_class(fake_folder).name == "fake"
-    assert engine_support(fake_folder).runtime == "torch"
-    with pytest.raises(EngineLoadError, match="never loads"):
-        load_engine(fake_folder, config_from_flags("cpu"))
+def test_a_cosyvoice_folder_is_recognised_and_planned_without_torch(cosyvoice_folder):
+    """The main venv has neither torch nor the official code: matching and planning still work, loading says why not."""
+    assert engine_class(cosyvoice_folder).name == "cosyvoice"
+    assert engine_support(cosyvoice_folder).runtime == "torch"
+    assert [path.name for path in engine_class(cosyvoice_folder).model_files(cosyvoice_folder)] == [
+        "cosyvoice2.yaml", "llm.pt", "flow.pt", "hift.pt"]
+    with pytest.raises(EngineLoadError, match="CosyVoice"):
+        load_engine(cosyvoice_folder, config_from_flags("cpu"))
 
 
 def test_an_engine_that_cannot_import_is_skipped_with_the_reason(monkeypatch, tmp_path):
@@ -70,12 +67,12 @@ def test_matching_a_folder_needs_neither_onnxruntime_nor_piper():
     assert result.stdout.strip() == "piper"
 
 
-def test_launcher_plans_with_the_engines_support(with_fake_engine, fake_folder, capsys):
-    """The fake engine has no TensorRT path: the TensorRT tiers are skipped for that reason, not assumed."""
-    assert optimized.main(["--dry_run", "--simulate_gpu", "T4:16:7.5", "--model_dir", str(fake_folder)]) == 0
+def test_launcher_plans_with_the_engines_support(cosyvoice_folder, capsys):
+    """A torch engine on a simulated GPU: every GPU tier is planned, and each server command is printed."""
+    assert optimized.main(["--dry_run", "--simulate_gpu", "RTX 4090:24:8.9", "--model_dir", str(cosyvoice_folder)]) == 0
     out = capsys.readouterr().out
-    assert "full: skipped, engine fake has no TensorRT path" in out
-    assert "1. jit_fp16:" in out
+    assert "1. full:" in out and "cpu:" in out
+    assert f"--model_dir {cosyvoice_folder}" in out
 
 
 def test_launcher_refuses_a_folder_no_engine_serves(tmp_path):
@@ -87,9 +84,9 @@ def test_launcher_refuses_a_folder_no_engine_serves(tmp_path):
     assert "--model_dir: no engine recognises" in result.stderr
 
 
-def test_precompile_leaves_engines_off_onnxruntime_alone(with_fake_engine, fake_folder, caplog):
-    assert precompile.main(["--model_dir", str(fake_folder), "--tier", "cpu"]) == precompile.EXIT_USAGE
-    assert "engine fake does not run on ONNX Runtime" in caplog.text
+def test_precompile_leaves_engines_off_onnxruntime_alone(cosyvoice_folder, caplog):
+    assert precompile.main(["--model_dir", str(cosyvoice_folder), "--tier", "cpu"]) == precompile.EXIT_USAGE
+    assert "engine cosyvoice does not run on ONNX Runtime" in caplog.text
 
 
 def test_engine_info_round_trips_through_json():

@@ -11,10 +11,10 @@ import importlib
 from pathlib import Path
 
 from ttspilot.config import OptimizationConfig
-from ttspilot.engines.base import Engine, EngineLoadError, EngineSupport
+from ttspilot.engines.base import Engine, EngineLoadError, EngineSupport, LoadOptions
 
 # Tried in order; the first also serves `model_dir=None` (the embedded voice).
-ENGINE_MODULES: tuple[str, ...] = ("ttspilot.engines.piper",)
+ENGINE_MODULES: tuple[str, ...] = ("ttspilot.engines.piper", "ttspilot.engines.cosyvoice.engine")
 
 
 def engine_class(model_dir: Path | None) -> type[Engine]:
@@ -42,6 +42,6 @@ def engine_support(model_dir: Path | None) -> EngineSupport:
     return engine_class(model_dir).support
 
 
-def load_engine(model_dir: Path | None, config: OptimizationConfig) -> Engine:
+def load_engine(model_dir: Path | None, config: OptimizationConfig, options: LoadOptions = LoadOptions()) -> Engine:
     """Load the engine for `model_dir` (None: the embedded voice)."""
-    return engine_class(model_dir).load(model_dir, config)
+    return engine_class(model_dir).load(model_dir, config, options)

@@ -34,6 +34,10 @@ class UnsupportedFeature(EngineError):
     """The engine cannot do what was asked (zero-shot on Piper, ...); the server answers 400."""
 
 
+class VoiceConflict(EngineError):
+    """A voice id that is already taken, or a built-in voice that cannot be removed; the server answers 409."""
+
+
 class EngineLoadError(EngineError):
     """The engine could not load; `reason` is one line an operator can act on. Maps to 503."""
 
@@ -48,14 +52,54 @@ class Voice:
     name: str
     language: str
     engine: str
+    kind: Literal["builtin", "registered"] = "builtin"  # registered: cloned from a prompt recording at run time
+
+
+Mode = Literal["sft", "zero_shot", "cross_lingual", "instruct", "instruct2"]
+MODE_NAMES: dict[str, str] = {
+    "sft": "built-in voices", "zero_shot": "zero-shot voice cloning", "cross_lingual": "cross-lingual cloning",
+    "instruct": "instructions with a built-in voice", "instruct2": "instructions with a voice prompt",
+}
+
+
+@dataclass(frozen=True)
+class Style:
+    """How one call speaks beyond text and voice: CosyVoice's inference modes.
+
+    `prompt_wav` is a file the server owns for the request's lifetime (checked: 16 kHz or more,
+    1-30 s); `voice` of the call may instead name a registered voice, whose prompt is stored.
+    """
+
+    mode: Mode = "sft"
+    prompt_text: str = ""
+    prompt_wav: Path | None = None
+    instruct_text: str = ""
 
 
 @dataclass(frozen=True)
 class EngineCapabilities:
     zero_shot: bool = False
-    instruct: bool = False
+    instruct: bool = False  # instruct text with a built-in voice (CosyVoice v1 -Instruct models)
+    instruct2: bool = False  # instruct text with a prompt recording or registered voice (CosyVoice2/3)
     cross_lingual: bool = False
     streaming: bool = False  # audio chunks inside one sentence
+    voice_registration: bool = False  # register_voice / remove_voice
+
+    def supports(self, mode: Mode) -> bool:
+        return mode == "sft" or bool(getattr(self, mode))
+
+    def require(self, mode: Mode, engine: str) -> None:
+        """Raise UnsupportedFeature (400) naming the mode when this engine cannot do it."""
+        if not self.supports(mode):
+            raise UnsupportedFeature(f"not supported by this engine: {MODE_NAMES[mode]} ({engine})")
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What an engine needs besides the model folder and the tier; each engine reads the fields it knows."""
+
+    cosyvoice_root: Path | None = None  # an official CosyVoice checkout; None: an importable `cosyvoice`
+    voices_file: Path | None = None  # zero-shot voices to register at start (JSON list of id, wav, text)
 
 
 Runtime = Literal["onnxruntime", "torch", "any"]
@@ -207,9 +251,8 @@ class Engine(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, model_dir: Path | None, config: OptimizationConfig) -> Engine:
+    def load(cls, model_dir: Path | None, config: OptimizationConfig, options: LoadOptions = LoadOptions()) -> Engine:
         """Load the model; `model_dir=None` means the embedded voice."""
-
 
     @abstractmethod
     def voices(self) -> list[Voice]: ...
@@ -225,11 +268,24 @@ class Engine(ABC):
 
     @abstractmethod
     def synthesize(self, text: str, voice: str, speed: float = 1.0, **opts: Any) -> Iterator[np.ndarray]:
-        """Yield float32 mono chunks in [-1, 1] at `sample_rate`."""
+        """Yield float32 mono chunks in [-1, 1] at `sample_rate`.
+
+        Options every engine receives: `style` (a `Style`; only engines whose capabilities allow its
+        mode get anything but sft) and `stream` (the client wants first audio soon: engines that can
+        yield chunks inside a sentence do). Others are engine-specific (`deterministic_options`).
+        """
 
     @abstractmethod
     def info(self) -> EngineInfo:
         """What is really active (providers, precision, caches), never what was merely asked for."""
+
+    def register_voice(self, voice_id: str, prompt_wav: Path, prompt_text: str) -> Voice:
+        """Clone a voice from a recording and its exact transcript, kept across restarts; VoiceConflict if taken."""
+        raise UnsupportedFeature(f"not supported by this engine: registering voices ({self.name})")
+
+    def remove_voice(self, voice_id: str) -> None:
+        """Forget a registered voice; VoiceNotFound if unknown, VoiceConflict for a built-in one."""
+        raise UnsupportedFeature(f"not supported by this engine: registering voices ({self.name})")
 
     def resolve_voice(self, voice: str | None) -> str:
         """Return a valid voice id, or raise VoiceNotFound listing the valid ones."""

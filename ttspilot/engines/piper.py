@@ -28,6 +28,7 @@ from ttspilot.engines.base import (
     EngineLoadError,
     EngineSupport,
     FlagState,
+    LoadOptions,
     ModelReport,
     Voice,
 )
@@ -148,7 +149,7 @@ class PiperEngine(Engine):
         return [file.model for file in served_voices(model_dir)]
 
     @classmethod
-    def load(cls, model_dir: Path | None, config: OptimizationConfig) -> PiperEngine:
+    def load(cls, model_dir: Path | None, config: OptimizationConfig, options: LoadOptions = LoadOptions()) -> PiperEngine:
         """Load the operator's voices from `model_dir` (first is default) plus the embedded voice."""
         from ttspilot.accel.onnx_session import voice_cache_dir
 

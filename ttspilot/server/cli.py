@@ -22,6 +22,7 @@ SETTING_FLAGS: dict[str, type] = {
     "max_queue": int, "request_timeout": float, "write_timeout": float, "header_timeout": float,
     "ws_ping_interval": float, "ws_ping_timeout": float, "call_max_chars": int, "call_bytes_per_char": int,
     "memory_budget_mb": int, "max_body_bytes": int, "max_ws_connections": int, "api_key": str, "shutdown_grace": int,
+    "cosyvoice_root": Path, "voices": Path, "call_timeout": float,
 }
 
 
@@ -79,13 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from ttspilot.engines import load_engine
-    from ttspilot.engines.base import EngineLoadError
+    from ttspilot.engines.base import EngineLoadError, LoadOptions
     from ttspilot.server.app import create_app
     from ttspilot.server.connections import connection_protocols
 
     log.info("loading %s with tier %s", settings.model_dir or "the embedded voice", config.tier)
     try:
-        engine = load_engine(settings.model_dir, config)
+        engine = load_engine(settings.model_dir, config, LoadOptions(settings.cosyvoice_root, settings.voices))
     except EngineLoadError as error:
         log.error("engine failed to load: %s", error.reason)
         return 3

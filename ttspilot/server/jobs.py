@@ -12,7 +12,7 @@ from typing import Any
 from ttspilot.audio import SUPPORTED_SAMPLE_RATES
 from ttspilot.config import ServerSettings
 from ttspilot.encoders import FORMATS, FormatUnavailable, check_available, fit_rate
-from ttspilot.engines.base import Engine
+from ttspilot.engines.base import Engine, Style
 from ttspilot.server.errors import BadRequest
 from ttspilot.server.language import has_speakable
 from ttspilot.server.pipeline import SynthesisJob
@@ -41,10 +41,15 @@ def make_job(
     segment_max_length: int | None = None,
     smart_split: bool = True,
     engine_options: dict[str, Any] | None = None,
+    style: Style = Style(),
     text_field: str = "text",
     speed_range: tuple[float, float] = (MIN_SPEED, MAX_SPEED),
 ) -> SynthesisJob:
-    """Validate once for every family; `text_field` names the field as that family's clients know it."""
+    """Validate once for every family; `text_field` names the field as that family's clients know it.
+
+    A `style` beyond built-in voices (zero-shot, instruct, ...) is refused (400) by engines that cannot do it.
+    """
+    engine.capabilities.require(style.mode, engine.name)
     text = clean_text(text)
     if not text.strip():
         raise BadRequest(f"{text_field} is empty: send the words to speak")
@@ -75,5 +80,5 @@ def make_job(
         stream=stream,
         segment_max_length=segment_max_length,
         smart_split=smart_split,
-        engine_options=engine_options or {},
+        engine_options=(engine_options or {}) | ({} if style == Style() else {"style": style}),
     )

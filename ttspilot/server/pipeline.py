@@ -135,7 +135,7 @@ class SynthesisPipeline:
         def run_segment(index: int) -> None:
             if cancelled.is_set():
                 return
-            with closing(self.engine.synthesize(segments[index], job.voice, job.speed, **job.engine_options)) as made:
+            with closing(self.engine.synthesize(segments[index], job.voice, job.speed, stream=job.stream, **job.engine_options)) as made:
                 for chunk in made:
                     if cancelled.is_set():
                         return
