@@ -26,6 +26,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = (REPO_ROOT / "requirements.txt", REPO_ROOT / "requirements-cosyvoice.txt")
 # Installed after the requirements with --no-deps (see requirements-cosyvoice.txt's header).
 NO_DEPS = ("openai-whisper==20250625",)
+# torchcodec (torchaudio.load/save in the newer trees) loads FFmpeg's shared libraries from the system.
+FFMPEG_PACKAGES = ("libavcodec59", "libavformat59", "libavutil57", "libswresample4", "libswscale6", "libavdevice59",
+                   "libavfilter8")
 CACHE_ENV = "TTSPILOT_CI_CACHE"
 COMPLETE_MARKER = "ttspilot-env-complete"
 
@@ -52,8 +55,31 @@ def env_dir() -> Path:
     return cache_root() / f"cosyvoice-{recipe_hash()}"
 
 
+def ffmpeg_present() -> bool:
+    listed = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    return "libavcodec.so" in listed and "libavformat.so" in listed
+
+
+def ensure_ffmpeg(log: Callable[[str], None]) -> None:
+    """Install FFmpeg's libraries from Debian when missing and this is root with apt; else say so once, loudly."""
+    if ffmpeg_present():
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        log("WARNING: FFmpeg's shared libraries are missing and cannot be installed here (needs root and apt-get): "
+            "prompt recordings will not load in CosyVoice trees that read them with torchaudio.load")
+        return
+    log(f"CosyVoice test env: installing FFmpeg's libraries for torchcodec: {' '.join(FFMPEG_PACKAGES)}")
+    steps = [["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "--no-install-recommends", *FFMPEG_PACKAGES]]
+    for step in steps:
+        result = subprocess.run(step, capture_output=True, text=True, env=os.environ | {"DEBIAN_FRONTEND": "noninteractive"})
+        if result.returncode != 0:
+            log(f"WARNING: {' '.join(step[:2])} failed ({result.stderr.strip()[-300:]}); prompt recordings will not load")
+            return
+
+
 def env_python(log: Callable[[str], None] = print) -> Path:
-    """The cached venv's python, building the venv first when it is missing."""
+    """The cached venv's python, building the venv first when it is missing (and FFmpeg's libraries with it)."""
+    ensure_ffmpeg(log)
     target = env_dir()
     python = target / "bin" / "python"
     if (target / COMPLETE_MARKER).is_file():
