@@ -37,7 +37,7 @@ from ttspilot.engines.base import (
     VoiceConflict,
     VoiceNotFound,
 )
-from ttspilot.engines.cosyvoice.prompt_audio import upstream_prompt
+from ttspilot.engines.cosyvoice.prompt_audio import path_reading_problem, takes_path, upstream_prompt
 from ttspilot.engines.cosyvoice.upstream import upstream_on_path
 from ttspilot.engines.cosyvoice.voice_store import (
     STORE_FOLDER,
@@ -109,6 +109,10 @@ class CosyVoiceEngine(Engine):
             zero_shot=True, cross_lingual=True, instruct=instruct_v1, instruct2=version >= 2, streaming=True,
             voice_registration=True,
         )
+        self.prompt_problem = path_reading_problem() if takes_path(model) else None
+        if self.prompt_problem:
+            log.warning("prompt recordings (zero-shot, cross-lingual, instruct2, POST /voices) will fail: %s",
+                        self.prompt_problem)
         self._speakers = model.frontend.spk2info  # upstream's speaker table: SFT speakers and zero-shot features
         self._registered: dict[str, Path] = {}  # voice id -> stored prompt recording
         self._table = threading.Lock()
@@ -215,11 +219,16 @@ class CosyVoiceEngine(Engine):
         self._register(voice_id, prompt_wav, prompt_text)
         return Voice(voice_id, voice_id, "multilingual", self.name, "registered")
 
+    def _prompt(self, path: Path | None) -> Any:
+        """The prompt argument upstream takes; 503 (EngineLoadError) when this install cannot read recordings."""
+        if path is not None and self.prompt_problem:
+            raise EngineLoadError(f"prompt recordings cannot be read by this CosyVoice install: {self.prompt_problem}")
+        return upstream_prompt(self.model, path)
+
     def _register(self, voice_id: str, prompt_wav: Path, prompt_text: str) -> None:
         """Upstream's frontend computes the features (as its add_zero_shot_spk does); stored before it is served."""
         prompt_text = self._with_end_of_prompt(prompt_text)
-        features = self.model.frontend.frontend_zero_shot("", prompt_text, upstream_prompt(self.model, prompt_wav),
-                                                          self.sample_rate, "")
+        features = self.model.frontend.frontend_zero_shot("", prompt_text, self._prompt(prompt_wav), self.sample_rate, "")
         for key in ("text", "text_len"):
             features.pop(key, None)
         stored = self.store.put(voice_id, prompt_wav, prompt_text, features)
@@ -264,7 +273,7 @@ class CosyVoiceEngine(Engine):
         model = self.model
         zero_shot_voice = "embedding" not in self._speakers[voice]  # features of a prompt, not an SFT embedding
         speaker_id = voice if zero_shot_voice else ""
-        prompt = upstream_prompt(model, style.prompt_wav)
+        prompt = self._prompt(style.prompt_wav)
         common = {"stream": stream, "speed": speed}
         if style.mode == "sft" and not zero_shot_voice:
             text, frontend = self._v3_text(text)
@@ -294,7 +303,7 @@ class CosyVoiceEngine(Engine):
         instruct = style.instruct_text
         if self.version >= 3 and END_OF_PROMPT not in instruct:
             instruct = f"{V3_SYSTEM} {instruct}{END_OF_PROMPT}"
-        return model.inference_instruct2(text, instruct, upstream_prompt(model, wav), **common)
+        return model.inference_instruct2(text, instruct, self._prompt(wav), **common)
 
     def synthesize(self, text: str, voice: str, speed: float = 1.0, **opts: Any) -> Iterator[np.ndarray]:
         """Chunks as upstream yields them: one per sentence, or several per sentence when streaming.

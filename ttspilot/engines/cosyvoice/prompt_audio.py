@@ -31,6 +31,24 @@ def read_16k(path: Path) -> np.ndarray:
     return mono if rate == PROMPT_RATE else soxr.resample(mono, rate, PROMPT_RATE).astype(np.float32)
 
 
+def path_reading_problem() -> str | None:
+    """Why a tree that reads prompt files itself cannot here, or None: it goes through `torchaudio.load`, which
+    in torchaudio 2.9+ needs torchcodec and FFmpeg's shared libraries. Checked once at load on a tiny file."""
+    import tempfile
+
+    import soundfile
+    import torchaudio
+
+    with tempfile.NamedTemporaryFile(suffix=".wav") as probe:
+        soundfile.write(probe.name, np.zeros(1600, dtype=np.float32), PROMPT_RATE)
+        try:
+            torchaudio.load(probe.name, backend="soundfile")
+        except (ImportError, OSError, RuntimeError) as error:
+            return (f"torchaudio.load fails ({type(error).__name__}: {str(error).splitlines()[0][:160]}): "
+                    "pip install torchcodec and FFmpeg's shared libraries (see requirements-cosyvoice.txt)")
+    return None
+
+
 def upstream_prompt(model: Any, path: Path | None) -> Any:
     """The prompt argument for the tree's inference methods; '' when a registered voice supplies the features."""
     if path is None:

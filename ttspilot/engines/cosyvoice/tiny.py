@@ -42,7 +42,7 @@ class TinyModel:
 
 
 MODELS: dict[int, TinyModel] = {
-    1: TinyModel("cosyvoice.yaml", "speech_tokenizer_v1.onnx", 22050, 50, 4096, qwen=False),
+    1: TinyModel("cosyvoice.yaml", "speech_tokenizer_v1.onnx", 22050, 10, 4096, qwen=False),
     2: TinyModel("cosyvoice2.yaml", "speech_tokenizer_v2.onnx", 24000, 25, 6561, qwen=True),
     3: TinyModel("cosyvoice3.yaml", "speech_tokenizer_v3.onnx", 24000, 25, 6561, qwen=True,
                  sft_prefix="You are a helpful assistant.<|endofprompt|>"),
