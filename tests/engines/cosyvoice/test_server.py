@@ -158,17 +158,25 @@ def speaks_with(served: Served, voice: str) -> None:
 
 
 def test_registered_voice_serves_every_family_and_survives_a_restart(served: Served, tmp_path: Path) -> None:
+    """POST /voices at run time, then a restart that also preloads a --voices file: both are there and speak."""
     created = register(served, "alice")
     assert created.status_code == 201, created.text
     speaks_with(served, "alice")
     stop_server(served.server)
-    served.server = start_server(served.args, tmp_path / "restarted.log", env={"PYTHONPATH": str(REPO)},
-                                 timeout=240, python=served.python)
-    listed = httpx.get(served.server.url + "/list_voices", timeout=30).json()["voices"]
-    assert {"id": "alice", "kind": "registered"}.items() <= next(v for v in listed if v["id"] == "alice").items()
+    voices_file = tmp_path / "voices.json"
+    voices_file.write_text(json.dumps([{"id": "bob", "wav": served.prompt_wav.name, "text": PROMPT_TEXT}]))
+    (tmp_path / served.prompt_wav.name).write_bytes(served.prompt_wav.read_bytes())
+    served.server = start_server([*served.args, "--voices", str(voices_file)], tmp_path / "restarted.log",
+                                 env={"PYTHONPATH": str(REPO)}, timeout=240, python=served.python)
+    listed = {v["id"]: v["kind"] for v in httpx.get(served.server.url + "/list_voices", timeout=30).json()["voices"]}
+    assert listed == {SPEAKER: "builtin", "alice": "registered", "bob": "registered"}
     speaks_with(served, "alice")
+    by_spk_id = httpx.post(served.server.url + "/inference_sft", data={"tts_text": TEXT, "spk_id": "bob"}, timeout=120)
+    assert by_spk_id.status_code == 200, by_spk_id.text
+    assert_noise_speech(*decode_wav(by_spk_id.content))
     assert httpx.delete(served.server.url + "/voices/alice", timeout=30).status_code == 204
-    assert "alice" not in [v["id"] for v in httpx.get(served.server.url + "/list_voices", timeout=30).json()["voices"]]
+    assert httpx.delete(served.server.url + "/voices/bob", timeout=30).status_code == 204
+    assert [v["id"] for v in httpx.get(served.server.url + "/list_voices", timeout=30).json()["voices"]] == [SPEAKER]
 
 
 @pytest.mark.parametrize("mode", ["sft", "zero_shot"])
