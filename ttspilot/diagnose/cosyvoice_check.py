@@ -104,9 +104,9 @@ def run_tiny(root: Path | None) -> dict:
         return _error(f"the tiny model's audio is {'empty' if audio.size == 0 else 'not finite'}",
                       "compare torch and the tree with requirements-cosyvoice.txt")
     info = engine.info()
-    return {"model_class": info.providers[1], "device": info.device, "audio_s": round(audio.size / engine.sample_rate, 3),
-            "call_s": round(call_s, 3), "load_s": round(load_s, 3), "make_s": round(make_s, 3),
-            "sample_rate": engine.sample_rate}
+    return {"model_class": info.providers[1], "device": info.device, "sample_rate": engine.sample_rate,
+            "audio_s": round(audio.size / engine.sample_rate, 3), "call_s": round(call_s, 3),
+            "load_s": round(load_s, 3), "make_s": round(make_s, 3)}
 
 
 def main(argv: list[str]) -> int:

@@ -26,6 +26,7 @@ def write_tiny(python: Path, tree: Path, version: int, out: Path, *extra: str) -
     """`python -m ttspilot.engines.cosyvoice.tiny` with the tree's code; returns the folder."""
     command = [str(python), "-m", "ttspilot.engines.cosyvoice.tiny", "--version", str(version), "--out", str(out),
                "--cosyvoice_root", str(tree), *extra]
-    result = subprocess.run(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+                            text=True, timeout=300)
     assert result.returncode == 0, f"tiny maker failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
     return out
