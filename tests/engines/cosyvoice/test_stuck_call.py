@@ -6,7 +6,7 @@ the ids of the tokenizer the tree ships (`tiny --text_token_size 51866`). Englis
 server starts and speaks; CJK ids fall outside the table, upstream's LLM thread (`llm_job`) dies
 with IndexError, and the streaming loop of upstream's `tts()` waits forever for that thread's end
 flag. A streamed request's headers wait for its first audio, so this hang, before any audio,
-answers a real 504.
+answers a real 504; a hang after audio started can only cut the stream.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.cosyvoice, pytest.mark.slow]
 CALL_TIMEOUT = 3.0
 HANGS = "你好世界，这是一个测试。"  # ids above 51866 in the trees' multilingual tokenizer
 SPEAKS = "Hello there, this is a short test."
+SPEAKS_THEN_HANGS = "Hello there, this is a short test. " + HANGS  # two segments: "Hello there," speaks first
 READY = r"tier (\w+): ready in"
 
 
@@ -73,4 +74,18 @@ def test_stuck_stream_answers_504_and_the_launcher_restarts_the_server(cosyvoice
     launcher.wait_for(READY, count=2, timeout=180)
     assert httpx.get(launcher.url + "/health", timeout=5).status_code == 200
     assert re.findall(r"restarting \((\d+)/\d+ within", launcher.log()) == ["1"]
-    assert launcher.stop() == 0
+
+    # After audio started the status is sent: the stream is cut, never ended as if it were whole.
+    received = bytearray()
+    with httpx.stream("GET", launcher.url + "/inference_sft", params={"tts_text": SPEAKS_THEN_HANGS, "stream": True,
+                                                                      "format": "pcm"}, timeout=60) as cut:
+        assert cut.status_code == 200
+        started = time.monotonic()
+        with pytest.raises(httpx.RemoteProtocolError):
+            for data in cut.iter_bytes():
+                received += data
+    assert len(received) > 0  # the first segment's audio arrived
+    assert time.monotonic() - started < CALL_TIMEOUT + 5
+    launcher.wait_for(r"cut after [\d.]+ s: the engine produced no audio for 3 s \(--call_timeout\)", timeout=10)
+    assert httpx.get(launcher.url + "/health", timeout=5).json()["status"] == "stuck"
+    assert launcher.stop() == 0  # the stuck server still ends on SIGTERM
