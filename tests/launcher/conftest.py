@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 
-import psutil
 import pytest
 
 from tests.launcher.launchers import Launcher
@@ -22,8 +20,4 @@ def launch(tmp_path) -> Iterator[Callable[..., Launcher]]:
 
     yield start
     for launcher in started:
-        launcher.server_pids()
-        launcher.kill()
-        for server in launcher.servers_seen.values():  # ending them is the launcher's job, under test; do not leak
-            with contextlib.suppress(psutil.NoSuchProcess):
-                server.kill()
+        launcher.end()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -23,13 +24,13 @@ class Launcher:
     """A launcher process whose combined output goes to a file we can poll."""
 
     def __init__(self, script: str, args: list[str], log_path: Path, port: int | None = None,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, python: Path | None = None):
         self.port = port or free_port()
         self.log_path = log_path
         self.servers_seen: dict[int, psutil.Process] = {}  # psutil.Process knows when its pid is reused
         with open(log_path, "wb") as log_file:
             self.process = subprocess.Popen(
-                [sys.executable, str(REPO / script), "--port", str(self.port), *args],
+                [str(python or sys.executable), str(REPO / script), "--port", str(self.port), *args],
                 cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             )
@@ -80,6 +81,14 @@ class Launcher:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+    def end(self) -> None:
+        """Kill the launcher and every server it started: ending them is the launcher's job, under test; never leak."""
+        self.server_pids()
+        self.kill()
+        for server in self.servers_seen.values():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                server.kill()
 
 
 def gone(pid: int, timeout: float) -> bool:

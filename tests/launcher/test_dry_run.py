@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import pytest
 
 from tests.launcher.launchers import planned_here
 from tests.support import REPO
+from ttspilot.engines.cosyvoice.tiny import CONFIGS
 
 
 def dry_run(*args: str) -> str:
@@ -58,3 +60,26 @@ def test_bad_simulated_gpu_is_refused():
     )
     assert result.returncode == 2
     assert "NAME:MEM_GB:CC" in result.stderr
+
+
+def test_dry_run_plans_cosyvoice_tiers_without_torch(tmp_path):
+    """The light install plans CosyVoice: its folder is recognised by file name, and planning never imports torch."""
+    model_dir = tmp_path / "CosyVoice2-0.5B"
+    model_dir.mkdir()
+    shutil.copy(CONFIGS / "cosyvoice2.yaml", model_dir)
+    tree = tmp_path / "CosyVoice"
+    planning = ("import sys; from ttspilot.launcher.optimized import main; code = main(sys.argv[1:]); "
+                "assert 'torch' not in sys.modules, 'planning imported torch'; sys.exit(code)")
+    result = subprocess.run(
+        [sys.executable, "-c", planning, "--dry_run", "--simulate_gpu", "RTX 4090:24:8.9", "--model_dir",
+         str(model_dir), "--cosyvoice_root", str(tree), "--call_timeout", "30"],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout
+    assert candidates(output) == ["full", "trt_fp16", "jit_fp16", "jit", "fp16", "basic", "cpu"]
+    commands = re.findall(r"^\s+\$ (.*)$", output, flags=re.MULTILINE)
+    assert len(commands) == 7
+    for command in commands:
+        assert f"--cosyvoice_root {tree} --call_timeout 30 --model_dir {model_dir}" in command
+    assert "--tier full" in commands[0] and "--tier cpu" in commands[-1]

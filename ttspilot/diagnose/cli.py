@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run only this check (repeatable); names below")
     parser.add_argument("--model_dir", type=Path, default=defaults.model_dir,
                         help="model folder to check (Piper voices or CosyVoice); default: the embedded voice")
+    parser.add_argument("--cosyvoice_root", type=Path, default=defaults.cosyvoice_root,
+                        help="an official CosyVoice checkout to check end to end with a tiny model "
+                        "(default: $TTSPILOT_COSYVOICE_ROOT)")
     parser.add_argument("--host", default=defaults.host, help=f"server address to check (default {defaults.host})")
     parser.add_argument("--port", type=int, default=defaults.port,
                         help=f"server port to check (default {defaults.port})")
@@ -53,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # exits 2 on bad arguments
     started = time.perf_counter()
     try:
-        ctx = Context(args.model_dir, args.host, args.port)
+        ctx = Context(args.model_dir, args.host, args.port, cosyvoice_root=args.cosyvoice_root)
         results = run_checks(ctx, args.check)
         recommendation = recommend(ctx, results)
     except Exception as exc:  # the framework itself failed: no report can be trusted
@@ -62,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     seconds = time.perf_counter() - started
     if args.json:
         options = {"checks": args.check or list(CHECK_NAMES), "model_dir": str(args.model_dir) if args.model_dir
-                   else None, "host": args.host, "port": args.port}
+                   else None, "host": args.host, "port": args.port,
+                   "cosyvoice_root": str(args.cosyvoice_root) if args.cosyvoice_root else None}
         sys.stdout.write(render_json(to_document(results, recommendation, seconds=seconds, options=options)))
     else:
         color = use_color(sys.stdout, allowed=args.color)

@@ -17,7 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from ttspilot.config import TIERS, cache_dir_for
-from ttspilot.diagnose import cuda, model, network, nvidia, onnxruntime_check, packages, system, tensorrt_check
+from ttspilot.diagnose import (
+    cosyvoice_check,
+    cuda,
+    model,
+    network,
+    nvidia,
+    onnxruntime_check,
+    packages,
+    system,
+    tensorrt_check,
+)
 from ttspilot.diagnose.libraries import GpuLibraries, installed_distributions, ort_build
 from ttspilot.diagnose.result import CheckResult, Finding, Status, failed
 from ttspilot.engines import engine_support
@@ -33,8 +43,9 @@ class Context:
     """What the checks share: the options, and facts probed once, on first use."""
 
     def __init__(self, model_dir: Path | None = None, host: str = "127.0.0.1", port: int = 9234, *,
-                 nvml: Any = None, profile: HardwareProfile | None = None):
+                 nvml: Any = None, profile: HardwareProfile | None = None, cosyvoice_root: Path | None = None):
         self.model_dir = Path(model_dir) if model_dir is not None else None
+        self.cosyvoice_root = cosyvoice_root
         self.host = host
         self.port = port
         self.nvml = nvml  # None: the real pynvml
@@ -122,6 +133,8 @@ CHECKS: tuple[Check, ...] = (
           lambda ctx: model.check_model(ctx.model_dir)),
     Check("cache", "model", "compiled caches (optimized graphs, TensorRT engines) valid for this machine",
           lambda ctx: model.check_cache(ctx.model_dir, ctx.profile)),
+    Check("cosyvoice", "model", "a tiny CosyVoice2 written, loaded through the engine and spoken (--cosyvoice_root)",
+          lambda ctx: cosyvoice_check.check_cosyvoice(ctx.cosyvoice_root, ctx.engine)),
     Check("port", "network", "the server port is free", lambda ctx: network.check_port(ctx.host, ctx.port)),
 )
 CHECK_NAMES: tuple[str, ...] = tuple(check.name for check in CHECKS)

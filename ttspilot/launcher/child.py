@@ -90,6 +90,17 @@ class ServerChild:
             headers={LAUNCH_TOKEN_HEADER: self.launch_token}, answered=self._require_own_child,
         )
 
+    def health_problem(self, timeout: float) -> str | None:
+        """None while /health answers 200; otherwise its reason, or why it did not answer."""
+        try:
+            response = httpx.get(self.url + "/health", headers={LAUNCH_TOKEN_HEADER: self.launch_token},
+                                 timeout=timeout)
+        except httpx.HTTPError as error:
+            return f"/health did not answer: {type(error).__name__}: {error}"
+        if response.status_code == 200:
+            return None
+        return f"/health answered {response.status_code}: {_json_object(response).get('reason', response.text[:200])}"
+
     @staticmethod
     def _require_own_child(response: httpx.Response) -> None:
         if _json_object(response).get("launch_token") != "match":

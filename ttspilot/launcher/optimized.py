@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("plan: try %s", candidate)
     if args.no_precompile:
         log.info("precompile: skipped (--no_precompile)")
+    elif support.runtime != "onnxruntime":
+        log.info("precompile: skipped: engine %s builds its caches as it loads", support.name)
     else:
         precompile(tier_plan.candidates[0].tier, args.model_dir, force=args.precompile)
     return Supervisor(options).run([candidate.tier for candidate in tier_plan.candidates])

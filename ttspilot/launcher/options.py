@@ -26,6 +26,18 @@ def add_launch_flags(parser: argparse.ArgumentParser) -> None:
                         help="restarts of a crashed server within --restart_window before falling back")
     parser.add_argument("--restart_window", type=float, default=300.0,
                         help="seconds over which --max_restarts is counted; older crashes are forgiven")
+    parser.add_argument("--health_interval", type=float, default=5.0,
+                        help="seconds between /health checks of the ready server (0: no checks)")
+    parser.add_argument("--unhealthy_after", type=_at_least_one, default=3,
+                        help="failed /health checks in a row after which the server is restarted (a stuck engine "
+                        "call past --call_timeout turns /health 503)")
+
+
+def _at_least_one(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
 
 
 def launch_options(args: argparse.Namespace, passthrough: list[str]) -> LaunchOptions:
@@ -33,6 +45,7 @@ def launch_options(args: argparse.Namespace, passthrough: list[str]) -> LaunchOp
     return LaunchOptions(
         host=args.host, port=args.port, server_args=tuple(server_args), ready_timeout=args.ready_timeout,
         canary=not args.skip_test, max_restarts=args.max_restarts, restart_window=args.restart_window,
+        health_interval=args.health_interval, unhealthy_after=args.unhealthy_after,
         api_key=args.api_key,
     )
 

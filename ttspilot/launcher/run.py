@@ -2,16 +2,19 @@
 
 A candidate fails when its process exits, readiness times out, or the canary's audio is
 NaN, infinite, silent or not audio at all. A healthy server is never killed for staying up;
-one that dies after being ready is restarted on the same tier, and so is a restart that
-dies while starting, until more than `max_restarts` crashes fall within `restart_window`
-seconds (systemd's StartLimitBurst within StartLimitIntervalSec); then the next tier is
-tried. A port another process holds is no tier's fault: the launch ends at once.
+one that dies after being ready is restarted on the same tier, and so is one whose /health
+fails `unhealthy_after` checks in a row (an engine call stuck past --call_timeout: only a new
+process frees it) and a restart that dies while starting, until more than `max_restarts`
+crashes fall within `restart_window` seconds (systemd's StartLimitBurst within
+StartLimitIntervalSec); then the next tier is tried. A port another process holds is no tier's
+fault: the launch ends at once.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import subprocess
 import sys
 import time
 from collections import deque
@@ -36,6 +39,8 @@ class LaunchOptions:
     canary: bool = True
     max_restarts: int = 3
     restart_window: float = 300.0  # seconds over which max_restarts is counted
+    health_interval: float = 5.0  # seconds between /health checks of a ready server; 0: no checks
+    unhealthy_after: int = 3  # failed /health checks in a row that make a ready server be restarted
     api_key: str | None = field(default=None, repr=False)  # reaches the child through its environment
 
 
@@ -153,12 +158,14 @@ class Supervisor:
                 return None
             if reason is None:
                 was_ready = True
-                code = self.child.process.wait()
-                self.child.stop()
+                unhealthy = self._watch_health()
+                self.child.stop()  # SIGTERM, then SIGKILL after a grace: a stuck server may never exit by itself
+                code = self.child.process.returncode
                 if self.stopping:
                     log.info("server stopped with code %d", code)
                     return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code
-                cause = f"server {self.child.exit_reason()} after being ready"
+                cause = (f"server unhealthy after being ready ({unhealthy})" if unhealthy is not None
+                         else f"server {self.child.exit_reason()} after being ready")
             else:
                 cause = f"restart failed: {reason}"
             if not budget.allows_restart_after(cause):
@@ -167,3 +174,22 @@ class Supervisor:
                 return None
             log.warning("tier %s: %s; restarting (%s)", tier, cause, budget.usage())
         return 130
+
+    def _watch_health(self) -> str | None:
+        """Wait while the ready child runs; the /health problem once it fails `unhealthy_after` checks in a row.
+
+        None when the child exited (or the launcher is stopping).
+        """
+        interval, failures = self.options.health_interval, 0
+        while True:
+            try:
+                self.child.process.wait(interval if interval > 0 else None)
+                return None
+            except subprocess.TimeoutExpired:
+                pass
+            if self.stopping:
+                continue
+            problem = self.child.health_problem(timeout=interval)
+            failures = failures + 1 if problem is not None else 0
+            if failures >= self.options.unhealthy_after:
+                return problem

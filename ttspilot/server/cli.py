@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ttspilot.config import TIERS, ServerSettings, config_from_flags
+from ttspilot.server.call_watch import CallWatch
 from ttspilot.server.lifetime import end_with_launcher
 
 log = logging.getLogger("ttspilot.server")
@@ -94,12 +96,23 @@ def main(argv: list[str] | None = None) -> int:
     log.info("engine %s ready on %s; asked for but inactive: %s", engine.name, ",".join(info.providers),
              info.inactive() or "none")
     quiet_signals()
+    app = create_app(engine, settings)
     uvicorn.run(
-        create_app(engine, settings), host=settings.host, port=settings.port, log_level=args.log_level,
+        app, host=settings.host, port=settings.port, log_level=args.log_level,
         timeout_graceful_shutdown=settings.shutdown_grace, access_log=False,  # ttspilot.access logs without the text
         ws_ping_interval=settings.ws_ping_interval,
         ws_ping_timeout=settings.ws_ping_timeout,
         **connection_protocols(header_timeout=settings.header_timeout, write_timeout=settings.write_timeout),
     )
     log.info("server stopped")
+    leave_running_calls(app.state.ttspilot.pipeline.watch)
     return 0
+
+
+def leave_running_calls(watch: CallWatch) -> None:
+    """Exit now when an engine call still runs: the interpreter would wait at exit for its thread, forever if stuck."""
+    if running := watch.in_flight():
+        log.warning("%d engine call(s) still running (%s): exiting without waiting for them", running,
+                    watch.stuck() or "none stuck yet")
+        logging.shutdown()
+        os._exit(0)

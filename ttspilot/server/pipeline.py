@@ -5,7 +5,8 @@ job on a bounded worker pool sized by the tier (one worker per pooled session), 
 interleave segment by segment and one request can keep every session busy. Chunks reach the
 client in order as soon as they exist while the next segments are computed, and a client that
 goes away stops its remaining segments within one segment. Admission counts requests and the
-memory they may hold, and refuses (503) rather than queueing past either limit.
+memory they may hold, and refuses (503) rather than queueing past either limit. Every call is
+watched (`call_watch.py`): one that produces no chunk for --call_timeout fails its request (504).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 from ttspilot.audio import Resampler
 from ttspilot.config import ServerSettings
 from ttspilot.engines.base import Engine
+from ttspilot.server.call_watch import CallWatch, EngineCall
 from ttspilot.server.memory_budget import budget_bytes, request_bytes
 from ttspilot.server.segments import model_segments
 from ttspilot.server.stats import RequestTiming, StatsRecorder
@@ -45,7 +47,7 @@ class Overloaded(Exception):
 
 
 class SynthesisTimeout(Exception):
-    """A request ran past --request_timeout (504)."""
+    """A request ran past --request_timeout, or its engine call went silent past --call_timeout (504)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class SynthesisPipeline:
         self.settings = settings
         self.stats = stats
         self.executor = ThreadPoolExecutor(max_workers=engine.concurrency, thread_name_prefix="synth")
+        self.watch = CallWatch(settings.call_timeout)
         self.queued_segments = 0  # submitted to the pool and not finished; only touched on the event loop
         self.max_admitted = settings.max_queue or 4 * engine.concurrency
         self.admitted = 0
@@ -135,11 +138,15 @@ class SynthesisPipeline:
         def run_segment(index: int) -> None:
             if cancelled.is_set():
                 return
-            with closing(self.engine.synthesize(segments[index], job.voice, job.speed, stream=job.stream, **job.engine_options)) as made:
-                for chunk in made:
-                    if cancelled.is_set():
-                        return
-                    loop.call_soon_threadsafe(outputs[index].put_nowait, chunk)
+            with self.watch.running() as call:
+                loop.call_soon_threadsafe(outputs[index].put_nowait, call)  # the consumer's call deadline starts now
+                with closing(self.engine.synthesize(segments[index], job.voice, job.speed, stream=job.stream,
+                                                    **job.engine_options)) as made:
+                    for chunk in made:
+                        call.progressed()
+                        if cancelled.is_set():
+                            return
+                        loop.call_soon_threadsafe(outputs[index].put_nowait, chunk)
 
         async def compute(index: int) -> None:
             self.queued_segments += 1
@@ -163,7 +170,11 @@ class SynthesisPipeline:
         outcome = "cancelled"
         try:
             for output in outputs:
-                while (item := await self._next(output, timing)) is not _END:
+                call: EngineCall | None = None  # set once a worker starts this segment
+                while (item := await self._next(output, timing, call)) is not _END:
+                    if isinstance(item, EngineCall):
+                        call = item
+                        continue
                     if isinstance(item, Exception):
                         outcome = "error"
                         raise item
@@ -190,11 +201,21 @@ class SynthesisPipeline:
         """Until the request's deadline (--request_timeout after it was admitted)."""
         return max(0.0, timing.started + self.settings.request_timeout - time.perf_counter())
 
-    async def _next(self, chunks: asyncio.Queue[Any], timing: RequestTiming) -> Any:
-        try:
-            return await asyncio.wait_for(chunks.get(), timeout=self.seconds_left(timing))
-        except asyncio.TimeoutError:  # not yet the builtin TimeoutError on Python 3.10
-            raise SynthesisTimeout(f"synthesis took longer than {self.settings.request_timeout:g} s") from None
+    async def _next(self, chunks: asyncio.Queue[Any], timing: RequestTiming, call: EngineCall | None) -> Any:
+        """The segment's next item, within the request's deadline and, once its call runs, the call's."""
+        while True:
+            wait = self.seconds_left(timing)
+            if call is not None:
+                wait = min(wait, max(0.0, self.watch.deadline(call)))
+            try:
+                return await asyncio.wait_for(chunks.get(), timeout=wait)
+            except asyncio.TimeoutError:  # not yet the builtin TimeoutError on Python 3.10
+                if self.seconds_left(timing) <= 0:
+                    raise SynthesisTimeout(f"synthesis took longer than {self.settings.request_timeout:g} s") from None
+                if call is not None and self.watch.deadline(call) <= 0:
+                    log.error("request %s: engine call silent for %.0f s, past --call_timeout %g s; /health reports "
+                              "the engine stuck", timing.request_id, call.silent_for(), self.watch.timeout)
+                    raise SynthesisTimeout(self.watch.timeout_message()) from None
 
     async def whole(self, job: SynthesisJob, timing: RequestTiming) -> np.ndarray:
         async with aclosing(self.audio(job, timing)) as chunks:

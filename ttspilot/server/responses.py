@@ -10,6 +10,7 @@ from contextlib import aclosing
 from typing import Any
 
 import anyio
+import numpy as np
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.types import Send
@@ -74,14 +75,39 @@ async def whole_response(
     return Response(body, media_type=MEDIA_TYPES[job.audio_format], headers=headers)
 
 
-async def encoded_chunks(
+async def audio_started(
     pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming
-) -> AsyncGenerator[bytes, None]:
+) -> AsyncGenerator[np.ndarray, None]:
+    """The request's audio, once its first chunk exists.
+
+    A stream sends its status and headers with its first bytes, so waiting for the first audio
+    keeps a failure before it (a call stuck past --call_timeout, an engine error) an HTTP error
+    status: 504, 503, 400. A failure after audio started can only cut the stream (see
+    `DeadlineStreamingResponse`). The client hears nothing sooner either way.
+    """
+    chunks = pipeline.audio(job, timing)
+    try:
+        first = await anext(chunks, None)
+    except BaseException:
+        await chunks.aclose()
+        raise
+
+    async def started() -> AsyncGenerator[np.ndarray, None]:
+        async with aclosing(chunks):
+            if first is not None:
+                yield first
+            async for chunk in chunks:
+                yield chunk
+
+    return started()
+
+
+async def encoded_chunks(audio: AsyncGenerator[np.ndarray, None], job: SynthesisJob) -> AsyncGenerator[bytes, None]:
     """The stream's bytes in the job's format, as each chunk is synthesized."""
     encoder = StreamEncoder(job.audio_format, job.sample_rate)
     if header := encoder.start():
         yield header
-    async with aclosing(pipeline.audio(job, timing)) as chunks:
+    async with aclosing(audio) as chunks:
         async for chunk in chunks:
             if data := encoder.encode(chunk):
                 yield data
@@ -92,9 +118,10 @@ async def encoded_chunks(
 class DeadlineStreamingResponse(StreamingResponse):
     """A stream that ends at the request's deadline, so --request_timeout covers sending as well as synthesis.
 
-    A stream cut short is left incomplete (the server closes the connection), so a client cannot
-    mistake it for the whole audio. A client that stops reading is dropped sooner, after
-    --write_timeout, by the connection protocol (`connections.py`).
+    A stream cut short (the deadline, or an engine call silent past --call_timeout after audio
+    started) is left incomplete: the server closes the connection without the chunked body's end,
+    so a client cannot mistake it for the whole audio. A client that stops reading is dropped
+    sooner, after --write_timeout, by the connection protocol (`connections.py`).
     """
 
     def __init__(self, chunks: AsyncGenerator[bytes, None], pipeline: SynthesisPipeline, timing: RequestTiming,
@@ -108,19 +135,22 @@ class DeadlineStreamingResponse(StreamingResponse):
         try:
             with anyio.fail_after(self.pipeline.seconds_left(self.timing)):  # asyncio.timeout is 3.11+
                 await super().stream_response(send)
-        except (TimeoutError, SynthesisTimeout):
+        except TimeoutError:
             log.warning("request %s cut after %.1f s: longer than --request_timeout %g s", self.timing.request_id,
                         self.timing.processing_seconds, self.pipeline.settings.request_timeout)
+        except SynthesisTimeout as error:
+            log.warning("request %s cut after %.1f s: %s", self.timing.request_id, self.timing.processing_seconds,
+                        error)
         finally:
             await self.chunks.aclose()  # a stream stopped while sending still frees its slot now
 
 
-def streaming_response(
+async def streaming_response(
     pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming, headers: dict[str, str] | None = None
 ) -> StreamingResponse:
-    """Chunks as they are made; their timings land on /performance_info under the request id."""
+    """Chunks as they are made, headers with the first audio; timings land on /performance_info under the request id."""
     headers = stream_headers(job, timing) | (headers or {})
-    body = encoded_chunks(pipeline, job, timing)
+    body = encoded_chunks(await audio_started(pipeline, job, timing), job)
     return DeadlineStreamingResponse(body, pipeline, timing, media_type=MEDIA_TYPES[job.audio_format], headers=headers)
 
 
@@ -130,5 +160,5 @@ async def respond(
     """Streamed or whole, as the job asks; `notices` join the Warning header."""
     headers = warning_headers(pipeline.engine, job, timing, notices)
     if job.stream:
-        return streaming_response(pipeline, job, timing, headers)
+        return await streaming_response(pipeline, job, timing, headers)
     return await whole_response(pipeline, job, timing, headers)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import pytest
 import soundfile
 import websockets
 
+from tests.engines.cosyvoice.tiny_models import write_tiny
 from tests.support import REPO, RunningServer, decode_wav, start_server, stop_server
 from ttspilot.engines.cosyvoice.tiny import MODELS, SPEAKER
 from ttspilot.engines.cosyvoice.upstream import find_trees, model_versions
@@ -82,12 +82,7 @@ def served(request: pytest.FixtureRequest, cosyvoice_python: Path, tmp_path_fact
            ) -> Iterator[Served]:
     tree, version = request.param
     work = tmp_path_factory.mktemp(f"{tree.name}-v{version}")
-    model_dir = work / "model"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    made = subprocess.run([str(cosyvoice_python), "-m", "ttspilot.engines.cosyvoice.tiny", "--version", str(version),
-                           "--out", str(model_dir), "--cosyvoice_root", str(tree)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert made.returncode == 0, made.stderr[-3000:]
+    model_dir = write_tiny(cosyvoice_python, tree, version, work / "model")
     args = ["--model_dir", str(model_dir), "--cosyvoice_root", str(tree)]
     server = start_server(args, work / "server.log", env={"PYTHONPATH": str(REPO)}, timeout=240,
                           python=cosyvoice_python)

@@ -59,3 +59,14 @@ def test_maker_imports_without_torch_and_refuses_a_version_the_tree_lacks(tmp_pa
     assert result.returncode == 2, result.stderr
     assert "has no CosyVoice3 model class" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_maker_refuses_a_text_table_size_for_v2_and_v3(tmp_path: Path) -> None:
+    """Only v1 has its own text embedding; CosyVoice2/3 take their text ids from the Qwen2 backbone."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ttspilot.engines.cosyvoice.tiny", "--version", "2", "--out", str(tmp_path / "out"),
+         "--text_token_size", "51866"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "--text_token_size applies to --version 1 only" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -2,18 +2,26 @@
 
 Usage (inside the CosyVoice environment, see OPTIMIZATION.md):
     python -m ttspilot.engines.cosyvoice.tiny --version 2 --out DIR [--cosyvoice_root TREE] [--seed N]
+                                              [--text_token_size N]  (v1 only)
 
 A folder holds what upstream's model classes load: our small hyperpyyaml config, the state dicts
 of the modules that config instantiates, ONNX stand-ins for the speaker encoder and the speech
 tokenizer, and `spk2info.pt` with one SFT speaker. The audio is noise; the end-of-speech logit
 is biased so a sentence stops after a second or so instead of running to the length limit.
 torch and the official code are imported only inside the functions that need them.
+
+`--text_token_size 51866` (v1) writes a faulty model for the hang tests: a text embedding the
+size of upstream's older whisper vocabulary, smaller than the tokenizer the tree ships. English
+ids fit, so the canary passes; CJK ids fall outside it, upstream's LLM thread (`llm_job`) dies
+with IndexError, and a streamed call then waits forever for the thread's end flag. The fault is
+in the data only: upstream's code runs unchanged (docs/architecture.md, "Limits and timeouts").
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +34,8 @@ from ttspilot.engines.cosyvoice.upstream import model_versions, upstream_on_path
 CONFIGS = Path(__file__).with_name("tiny_configs")
 SPEAKER = "tiny"
 QWEN_FOLDER = "CosyVoice-BlankEN"  # where CosyVoice2/3 look for the LLM backbone
+OLD_WHISPER_TEXT_TOKENS = 51866  # upstream's older multilingual vocabulary; the trees' tokenizer has 60515 ids
+TEXT_TOKEN_SIZE = re.compile(r"(?m)^(\s*text_token_size: )\d+$")
 
 
 @dataclass(frozen=True)
@@ -78,14 +88,21 @@ def bias_end_of_speech(llm: Any, speech_tokens: int) -> None:
         decoder.weight[speech_tokens, 0] = math.log(speech_tokens) / scale
 
 
-def make_tiny(version: int, out: Path, seed: int = 0) -> Path:
-    """Write the tiny folder for `version` into `out`; `cosyvoice` and `matcha` must be importable."""
+def make_tiny(version: int, out: Path, seed: int = 0, text_token_size: int | None = None) -> Path:
+    """Write the tiny folder for `version` into `out`; `cosyvoice` and `matcha` must be importable.
+
+    `text_token_size` (v1 only) sizes the LLM's text embedding instead of the tree's tokenizer size.
+    """
     import torch
     from hyperpyyaml import load_hyperpyyaml
 
     model = MODELS[version]
-    out.mkdir(parents=True, exist_ok=True)
     config_text = (CONFIGS / model.config).read_text(encoding="utf-8")
+    if text_token_size is not None:
+        if not TEXT_TOKEN_SIZE.search(config_text):
+            raise ValueError(f"--text_token_size applies to v1 only: CosyVoice{version}'s text ids come from Qwen2")
+        config_text = TEXT_TOKEN_SIZE.sub(rf"\g<1>{text_token_size}", config_text)
+    out.mkdir(parents=True, exist_ok=True)
     (out / model.config).write_text(config_text, encoding="utf-8")
     overrides = None
     if model.qwen:
@@ -110,13 +127,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cosyvoice_root", type=Path, help="an official CosyVoice checkout (else `cosyvoice` "
                         "must be importable)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--text_token_size", type=int, help=f"v1 only: rows of the LLM's text embedding; "
+                        f"{OLD_WHISPER_TEXT_TOKENS} makes CJK text kill upstream's LLM thread (hang tests)")
     args = parser.parse_args(argv)
+    if args.text_token_size is not None and args.version != 1:
+        parser.error("--text_token_size applies to --version 1 only")
     if args.cosyvoice_root is not None:
         if args.version not in model_versions(args.cosyvoice_root):
             parser.error(f"{args.cosyvoice_root} has no CosyVoice{args.version} model class")
         upstream_on_path(args.cosyvoice_root)
     started = time.perf_counter()
-    out = make_tiny(args.version, args.out, args.seed)
+    out = make_tiny(args.version, args.out, args.seed, args.text_token_size)
     size_mb = sum(path.stat().st_size for path in out.rglob("*") if path.is_file()) / 1e6
     print(f"tiny CosyVoice v{args.version} written to {out} ({size_mb:.0f} MB, "
           f"{time.perf_counter() - started:.1f} s); SFT speaker {SPEAKER!r}")

@@ -1,4 +1,5 @@
-"""Readiness: 503 until the canary passed, so launchers and load balancers wait for real audio."""
+"""Readiness and health: 503 until the canary passed, so launchers and load balancers wait for real audio,
+and 503 again while an engine call is stuck past --call_timeout, so the launcher restarts the server."""
 
 from __future__ import annotations
 
@@ -28,22 +29,24 @@ def _launch_token_verdict(request: Request, state: ServerState) -> str | None:
 
 def _health(request: Request) -> JSONResponse:
     state: ServerState = request.app.state.ttspilot
+    stuck = state.pipeline.watch.stuck() if state.ready else None
+    healthy = state.ready and stuck is None
     body = {
-        "status": "ready" if state.ready else "not_ready",
+        "status": "ready" if healthy else "stuck" if stuck else "not_ready",
         "engine": state.engine.name,
         "model": state.engine.default_voice,
         "tier": state.engine.info().tier,
     }
     if (verdict := _launch_token_verdict(request, state)) is not None:
         body["launch_token"] = verdict
-    if not state.ready:
-        body["reason"] = state.not_ready_reason
+    if not healthy:
+        body["reason"] = stuck or state.not_ready_reason
     if state.canary is not None:
         body["canary"] = state.canary.reason
-    return JSONResponse(body, status_code=200 if state.ready else 503)
+    return JSONResponse(body, status_code=200 if healthy else 503)
 
 
-@router.get("/health", summary="200 when ready to serve, 503 before")
+@router.get("/health", summary="200 when ready to serve; 503 before, and while an engine call is stuck")
 async def health(request: Request) -> JSONResponse:
     return _health(request)
 

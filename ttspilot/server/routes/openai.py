@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
@@ -23,9 +24,15 @@ from ttspilot.engines.base import VoiceNotFound
 from ttspilot.server.errors import ERROR_RESPONSES, BadRequest
 from ttspilot.server.jobs import make_job
 from ttspilot.server.pipeline import SynthesisJob
-from ttspilot.server.responses import encoded_chunks, request_id, respond, stream_headers, warning_headers
+from ttspilot.server.responses import (
+    audio_started,
+    encoded_chunks,
+    request_id,
+    respond,
+    stream_headers,
+    warning_headers,
+)
 from ttspilot.server.state import ServerState
-from ttspilot.server.stats import RequestTiming
 
 router = APIRouter(tags=["OpenAI"], responses=ERROR_RESPONSES)
 
@@ -99,9 +106,9 @@ def _event(payload: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(payload)}\n\n".encode()
 
 
-async def _speech_events(state: ServerState, job: SynthesisJob, timing: RequestTiming) -> AsyncIterator[bytes]:
+async def _speech_events(audio: AsyncGenerator[np.ndarray, None], job: SynthesisJob) -> AsyncIterator[bytes]:
     """OpenAI's stream_format=sse: one speech.audio.delta per encoded chunk, then speech.audio.done."""
-    async for data in encoded_chunks(state.pipeline, job, timing):
+    async for data in encoded_chunks(audio, job):
         yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
     usage = {"input_tokens": len(job.text), "output_tokens": 0, "total_tokens": len(job.text)}
     yield _event({"type": "speech.audio.done", "usage": usage})
@@ -123,7 +130,8 @@ async def speech(request: Request, body: SpeechRequest) -> Response:
     timing = state.pipeline.start(job, request_id(request), "/v1/audio/speech")
     if body.stream_format == "sse":
         headers = stream_headers(job, timing) | warning_headers(state.engine, job, timing, notices)
-        return StreamingResponse(_speech_events(state, job, timing), media_type="text/event-stream", headers=headers)
+        events = _speech_events(await audio_started(state.pipeline, job, timing), job)
+        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
     return await respond(state.pipeline, job, timing, notices)
 
 
