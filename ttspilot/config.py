@@ -151,7 +151,7 @@ class ServerSettings(BaseSettings):
         default=None, description='zero-shot voices to register at start: JSON [{"id", "wav", "text"}], wav relative to the file'
     )
     call_timeout: float = Field(
-        default=60.0, gt=0,
+        default=120.0, gt=0,
         description="seconds one model call may go without producing audio; past it the request gets 504 and "
         "/health turns unhealthy until the call ends (a hung call never does: restart the server)",
     )
