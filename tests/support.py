@@ -36,12 +36,13 @@ class RunningServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(args: list[str], log_path: Path, env: dict[str, str] | None = None, timeout: float = 90.0) -> RunningServer:
-    """Start fastapi_server.py as a child process and wait until /health says ready."""
+def start_server(args: list[str], log_path: Path, env: dict[str, str] | None = None, timeout: float = 90.0,
+                 python: Path | str = sys.executable) -> RunningServer:
+    """Start fastapi_server.py as a child process of `python` and wait until /health says ready."""
     port = free_port()
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, str(REPO / "fastapi_server.py"), "--host", "127.0.0.1", "--port", str(port), *args],
+            [str(python), str(REPO / "fastapi_server.py"), "--host", "127.0.0.1", "--port", str(port), *args],
             cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         )
     server = RunningServer(f"http://127.0.0.1:{port}", process, log_path)
