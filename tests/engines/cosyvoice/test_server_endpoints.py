@@ -79,7 +79,7 @@ def upload(data: bytes | None = None) -> dict:
 
 
 def pcm(body: bytes) -> np.ndarray:
-    assert body[:4] != b"RIFF" and body[:1] != b"{" and len(body) % 2 == 0
+    assert body[:4] != b"RIFF" and body[:2] != b'{"' and len(body) % 2 == 0  # not a WAV, not a JSON error
     return np.frombuffer(body, dtype="<i2").astype(np.float32) / 32767
 
 
@@ -133,10 +133,13 @@ def test_upload_is_removed_when_the_client_leaves_mid_stream(cosy):
         next(chunks)
         assert len(leftover(cosy)) == 1
     assert all_removed(cosy)
-    # The abandoned stream's LLM thread must not spoil the next stream (upstream shares the LLM).
-    with httpx.stream("POST", cosy.url + "/tts/stream", data={"text": TEXT}, timeout=60) as response:
+    # The abandoned stream's LLM thread must not spoil the next stream (upstream shares the LLM);
+    # /tts/stream takes a prompt too.
+    with httpx.stream("POST", cosy.url + "/tts/stream", data={"text": TEXT, "prompt_text": PROMPT_TEXT},
+                      files=upload(), timeout=60) as response:
         assert response.status_code == 200
         assert_noise_for(pcm(response.read()), 16000, TEXT)
+    assert all_removed(cosy)
 
 
 BAD_UPLOADS = [
