@@ -38,7 +38,7 @@ class RunningServer:
 
 def start_server(args: list[str], log_path: Path, env: dict[str, str] | None = None, timeout: float = 90.0,
                  python: Path | str = sys.executable) -> RunningServer:
-    """Start fastapi_server.py as a child process (of `python`) and wait until /health says ready."""
+    """Start fastapi_server.py as a child process of `python` and wait until /health says ready."""
     port = free_port()
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(

@@ -150,6 +150,11 @@ class ServerSettings(BaseSettings):
     voices: Path | None = Field(
         default=None, description='zero-shot voices to register at start: JSON [{"id", "wav", "text"}], wav relative to the file'
     )
+    upload_dir: Path | None = Field(
+        default=None,
+        description="folder for prompt recordings uploaded with a request, each removed when its request ends; "
+        "None: the system's temporary folder",
+    )
     call_timeout: float = Field(
         default=120.0, gt=0,
         description="seconds one model call may go without producing audio; past it the request gets 504 and "

@@ -56,10 +56,17 @@ class Voice:
 
 
 Mode = Literal["sft", "zero_shot", "cross_lingual", "instruct", "instruct2"]
-MODE_NAMES: dict[str, str] = {
+Feature = Mode | Literal["voice_registration"]
+FEATURE_NAMES: dict[str, str] = {
     "sft": "built-in voices", "zero_shot": "zero-shot voice cloning", "cross_lingual": "cross-lingual cloning",
     "instruct": "instructions with a built-in voice", "instruct2": "instructions with a voice prompt",
+    "voice_registration": "registering voices",
 }
+
+
+def unsupported(feature: Feature, engine: str) -> UnsupportedFeature:
+    """The one wording every family answers with (400) for what an engine cannot do."""
+    return UnsupportedFeature(f"not supported by this engine: {FEATURE_NAMES[feature]} ({engine})")
 
 
 @dataclass(frozen=True)
@@ -85,13 +92,13 @@ class EngineCapabilities:
     streaming: bool = False  # audio chunks inside one sentence
     voice_registration: bool = False  # register_voice / remove_voice
 
-    def supports(self, mode: Mode) -> bool:
-        return mode == "sft" or bool(getattr(self, mode))
+    def supports(self, feature: Feature) -> bool:
+        return feature == "sft" or bool(getattr(self, feature))
 
-    def require(self, mode: Mode, engine: str) -> None:
-        """Raise UnsupportedFeature (400) naming the mode when this engine cannot do it."""
-        if not self.supports(mode):
-            raise UnsupportedFeature(f"not supported by this engine: {MODE_NAMES[mode]} ({engine})")
+    def require(self, feature: Feature, engine: str) -> None:
+        """Raise UnsupportedFeature (400) naming the mode or feature when this engine cannot do it."""
+        if not self.supports(feature):
+            raise unsupported(feature, engine)
 
 
 @dataclass(frozen=True)
@@ -281,11 +288,11 @@ class Engine(ABC):
 
     def register_voice(self, voice_id: str, prompt_wav: Path, prompt_text: str) -> Voice:
         """Clone a voice from a recording and its exact transcript, kept across restarts; VoiceConflict if taken."""
-        raise UnsupportedFeature(f"not supported by this engine: registering voices ({self.name})")
+        raise unsupported("voice_registration", self.name)
 
     def remove_voice(self, voice_id: str) -> None:
         """Forget a registered voice; VoiceNotFound if unknown, VoiceConflict for a built-in one."""
-        raise UnsupportedFeature(f"not supported by this engine: registering voices ({self.name})")
+        raise unsupported("voice_registration", self.name)
 
     def resolve_voice(self, voice: str | None) -> str:
         """Return a valid voice id, or raise VoiceNotFound listing the valid ones."""

@@ -17,7 +17,8 @@ from ttspilot.server.errors import install_error_handlers
 from ttspilot.server.guards import install_guards
 from ttspilot.server.metrics import ServerMetrics
 from ttspilot.server.pipeline import SynthesisPipeline
-from ttspilot.server.routes import deploy, health, openai, optimized, v1
+from ttspilot.server.prompt_upload import RequestFiles
+from ttspilot.server.routes import deploy, health, openai, optimized, upstream, v1, voices
 from ttspilot.server.state import ServerState
 from ttspilot.server.stats import StatsRecorder
 
@@ -53,9 +54,10 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> FastAP
     app.state.ttspilot = state
     install_error_handlers(app)
     metrics.install(app)
+    app.add_middleware(RequestFiles)
     install_guards(app, settings)
     app.add_middleware(AccessLog, stats=stats)
     app.include_router(health.router)
-    for family in (optimized, openai, v1, deploy):
+    for family in (optimized, upstream, openai, v1, deploy, voices):
         app.include_router(family.router)
     return app

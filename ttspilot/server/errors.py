@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ttspilot.engines.base import EngineLoadError, UnsupportedFeature, VoiceNotFound
+from ttspilot.engines.base import EngineLoadError, UnsupportedFeature, VoiceConflict, VoiceNotFound
+from ttspilot.engines.cosyvoice.voice_store import InvalidVoiceId
 from ttspilot.server.pipeline import Overloaded, SynthesisTimeout
 
 
@@ -31,6 +32,7 @@ _ERROR_MEANINGS = {
     400: "invalid input (the message says which field and why)",
     401: "missing or invalid API key",
     404: "unknown voice (the valid ones are listed)",
+    409: "voice id already taken, or a built-in voice that cannot be deleted",
     413: "text or body too large",
     422: "a field this API does not know (the message names it)",
     503: "engine unavailable or server busy (see Retry-After)",
@@ -103,6 +105,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _voice(_: Request, error: VoiceNotFound) -> JSONResponse:
         body = error_body(str(error), "voice_not_found") | {"valid_voices": error.valid}
         return JSONResponse(body, status_code=404)
+
+    @app.exception_handler(InvalidVoiceId)
+    async def _voice_id(_: Request, error: InvalidVoiceId) -> JSONResponse:
+        return JSONResponse(error_body(str(error), "invalid_request"), status_code=400)
+
+    @app.exception_handler(VoiceConflict)
+    async def _conflict(_: Request, error: VoiceConflict) -> JSONResponse:
+        return JSONResponse(error_body(str(error), "voice_conflict"), status_code=409)
 
     @app.exception_handler(UnsupportedFeature)
     async def _unsupported(_: Request, error: UnsupportedFeature) -> JSONResponse:

@@ -89,6 +89,19 @@ def _accepted(cls: type, wanted: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in wanted.items() if name in parameters}
 
 
+def _join_llm_threads(running: set[threading.Thread]) -> None:
+    """Wait for the LLM threads upstream started since `running` was taken.
+
+    Upstream's `tts()` runs the LLM in a thread of its own (`llm_job`) and joins it only when the
+    generator runs to its end. A stream closed early (its client left) leaves that thread generating
+    into the shared LLM; the next call's LLM forward then fails in its own thread and that stream
+    never ends. So the call ends, and its turn passes, only when its LLM thread has.
+    """
+    for thread in threading.enumerate():
+        if thread not in running and thread.name.endswith("(llm_job)"):  # Thread(target=self.llm_job) names it so
+            thread.join()
+
+
 class CosyVoiceEngine(Engine):
     name = "cosyvoice"
     support = EngineSupport(trt=True, jit=True, fp16=True, name=name, runtime="torch")
@@ -317,6 +330,7 @@ class CosyVoiceEngine(Engine):
         with turn:
             if stream and self._initial_hop is not None:
                 self.model.model.token_hop_len = self._initial_hop
+            running = set(threading.enumerate())
             outputs = self._outputs(text, voice, style, stream, speed)
             try:
                 for output in outputs:
@@ -326,6 +340,7 @@ class CosyVoiceEngine(Engine):
                 close = getattr(outputs, "close", None)
                 if close is not None:
                     close()
+                _join_llm_threads(running)
 
     def info(self) -> EngineInfo:
         import torch

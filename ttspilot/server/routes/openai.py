@@ -20,7 +20,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ttspilot.encoders import AUDIO_RESPONSE
-from ttspilot.engines.base import VoiceNotFound
+from ttspilot.engines.base import Style, UnsupportedFeature, VoiceNotFound
 from ttspilot.server.errors import ERROR_RESPONSES, BadRequest
 from ttspilot.server.jobs import make_job
 from ttspilot.server.pipeline import SynthesisJob
@@ -33,6 +33,7 @@ from ttspilot.server.responses import (
     warning_headers,
 )
 from ttspilot.server.state import ServerState
+from ttspilot.server.styles import instruction_style
 
 router = APIRouter(tags=["OpenAI"], responses=ERROR_RESPONSES)
 
@@ -74,8 +75,8 @@ class SpeechRequest(BaseModel):
     )
     instructions: str | None = Field(
         default=None,
-        description="followed only by engines that can (capabilities.instruct); otherwise ignored and the response's "
-        "Warning header says so",
+        description="CosyVoice's instruct mode: instruct2 with a registered voice (v2/v3), instruct with a built-in "
+        "one (v1 -Instruct models); otherwise ignored and the response's Warning header says so",
     )
 
 
@@ -102,6 +103,18 @@ def resolve_voice(state: ServerState, voice: str | VoiceId) -> str:
     raise VoiceNotFound(name, [*aliases, *own])
 
 
+def openai_instructions(state: ServerState, voice: str, instructions: str | None) -> tuple[Style, list[str]]:
+    """CosyVoice's instruct mode for `instructions` where the engine and voice allow it; else a Warning notice."""
+    if not instructions:
+        return Style(), []
+    try:
+        return instruction_style(state.engine, voice, instructions), []
+    except UnsupportedFeature:
+        return Style(), [f"instructions ignored: engine {state.engine.name} cannot follow instructions"]
+    except BadRequest as error:
+        return Style(), [f"instructions ignored: {error.message}"]
+
+
 def _event(payload: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(payload)}\n\n".encode()
 
@@ -119,14 +132,13 @@ async def speech(request: Request, body: SpeechRequest) -> Response:
     state: ServerState = request.app.state.ttspilot
     if body.model not in model_ids(state):
         raise BadRequest(f"model {body.model!r} is unknown; valid models: {', '.join(model_ids(state))}")
+    voice = resolve_voice(state, body.voice)
+    style, notices = openai_instructions(state, voice, body.instructions)
     job = make_job(
-        state.engine, state.settings, text=body.input, voice=resolve_voice(state, body.voice), speed=body.speed,
+        state.engine, state.settings, text=body.input, voice=voice, speed=body.speed,
         sample_rate=state.settings.openai_sample_rate, audio_format=body.response_format,
-        stream=body.stream or body.stream_format == "sse", text_field="input", speed_range=OPENAI_SPEED,
+        stream=body.stream or body.stream_format == "sse", text_field="input", speed_range=OPENAI_SPEED, style=style,
     )
-    notices = []
-    if body.instructions and not state.engine.capabilities.instruct:
-        notices.append(f"instructions ignored: engine {state.engine.name} cannot follow instructions")
     timing = state.pipeline.start(job, request_id(request), "/v1/audio/speech")
     if body.stream_format == "sse":
         headers = stream_headers(job, timing) | warning_headers(state.engine, job, timing, notices)
@@ -145,5 +157,5 @@ async def models(request: Request) -> dict[str, Any]:
 @router.get("/v1/audio/voices", summary="Voices and the OpenAI names that map to them")
 async def voices(request: Request) -> dict[str, Any]:
     state: ServerState = request.app.state.ttspilot
-    own = [{"id": v.id, "name": v.name, "language": v.language} for v in state.engine.voices()]
+    own = [{"id": v.id, "name": v.name, "language": v.language, "kind": v.kind} for v in state.engine.voices()]
     return {"voices": own, "openai_aliases": voice_aliases(state), "default": state.engine.default_voice}

@@ -1,4 +1,8 @@
-"""The optimized-server family: /inference_sft, /list_voices, /warmup_trt, /performance_info."""
+"""The optimized-server family: /inference_sft, /list_voices, /warmup_trt, /performance_info.
+
+/inference_sft answers a WAV by default (query parameters on GET, form fields on POST); a GET
+with a form body is upstream CosyVoice's client and gets raw PCM at the model's rate (see the route).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+from starlette.datastructures import FormData
 
 from ttspilot.canary import CANARY_TEXT, judge_audio
 from ttspilot.encoders import AUDIO_RESPONSE
@@ -16,9 +22,11 @@ from ttspilot.engines.base import FlagState
 from ttspilot.server.errors import ERROR_RESPONSES
 from ttspilot.server.jobs import MAX_SPEED, MIN_SPEED, make_job
 from ttspilot.server.responses import request_id, respond
+from ttspilot.server.routes.upstream import upstream_pcm
 from ttspilot.server.state import ServerState
 
 router = APIRouter(tags=["optimized server"], responses=ERROR_RESPONSES)
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class SftParams(BaseModel):
@@ -58,9 +66,35 @@ async def _inference_sft(request: Request, params: SftParams) -> Response:
     return await respond(state.pipeline, job, timing)
 
 
+async def form_body(request: Request) -> FormData | None:
+    """The fields of a form-encoded or multipart body, or None when there is no such body or it is empty."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in FORM_TYPES:
+        return None
+    form = await request.form()
+    return form if len(form) else None
+
+
 @router.get("/inference_sft", summary="Speak text with a built-in voice", responses=AUDIO_RESPONSE)
 async def inference_sft_get(request: Request, params: Annotated[SftParams, Query()]) -> Response:
-    return await _inference_sft(request, params)
+    """Query parameters answer as documented (WAV unless `format` says otherwise).
+
+    A GET whose body carries form fields (form-urlencoded or multipart) is upstream CosyVoice's own
+    client, which sends its form as a GET body and reads the answer as raw PCM s16le at the model's
+    rate: it gets what upstream's server sends, raw PCM streamed at the model's rate, with the
+    fields read from the body (docs/architecture.md, "Request path").
+    """
+    if (form := await form_body(request)) is None:
+        return await _inference_sft(request, params)
+    try:
+        fields = SftParams.model_validate(dict(form))
+    except ValidationError as error:
+        raise RequestValidationError(error.errors()) from None
+    return upstream_pcm(
+        request, "/inference_sft", text=fields.tts_text, voice=fields.spk_id, speed=fields.speed,
+        stream=fields.stream or fields.format == "stream", segment_max_length=fields.max_text_length,
+        smart_split=fields.enable_smart_split,
+    )
 
 
 @router.post("/inference_sft", summary="Speak text with a built-in voice (form fields)", responses=AUDIO_RESPONSE)

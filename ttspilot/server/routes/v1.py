@@ -1,4 +1,7 @@
-"""The v1 API: POST /v1/tts (whole file), POST /v1/tts/stream (chunked WAV), WS /ws/tts."""
+"""The v1 API: POST /v1/tts (whole file), POST /v1/tts/stream (chunked WAV), WS /ws/tts.
+
+`speaker` may be a registered voice (cloned, POST /voices); `instruct_text` asks for CosyVoice's instruct mode.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +19,13 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from ttspilot.audio import pcm_bytes
 from ttspilot.encoders import AUDIO_RESPONSE
-from ttspilot.engines.base import EngineError
+from ttspilot.engines.base import EngineError, Style
 from ttspilot.server.errors import ERROR_RESPONSES, BadRequest
 from ttspilot.server.jobs import make_job
 from ttspilot.server.pipeline import Overloaded, SynthesisJob, SynthesisTimeout
 from ttspilot.server.responses import request_id, respond
 from ttspilot.server.state import ServerState
+from ttspilot.server.styles import instruction_style
 
 router = APIRouter(tags=["v1 API"], responses=ERROR_RESPONSES)
 
@@ -39,12 +43,18 @@ class TtsRequest(BaseModel):
     format: Literal["wav", "pcm", "mp3", "flac", "opus", "aac"] = "wav"
     speed: float = 1.0
     sample_rate: int | None = None
+    instruct_text: str | None = Field(
+        default=None, description="how to speak (CosyVoice instruct): needs a registered voice on v2/v3, a built-in "
+        "one on v1 -Instruct models; 400 where the engine or voice cannot follow it",
+    )
 
 
 def _job(state: ServerState, body: TtsRequest, stream: bool, audio_format: str) -> SynthesisJob:
+    style = Style() if body.instruct_text is None else instruction_style(
+        state.engine, body.speaker, body.instruct_text, voice_field="speaker")
     return make_job(
         state.engine, state.settings, text=body.text, voice=body.speaker, speed=body.speed,
-        sample_rate=body.sample_rate, audio_format=audio_format, stream=stream,
+        sample_rate=body.sample_rate, audio_format=audio_format, stream=stream, style=style,
     )
 
 
