@@ -102,6 +102,24 @@ def _join_llm_threads(running: set[threading.Thread]) -> None:
             thread.join()
 
 
+def _per_call_state(model: Any) -> dict[str, dict]:
+    """Upstream's per-call dictionaries (tokens, flow and hift caches), keyed by a uuid made inside `tts()`."""
+    return {name: value for name, value in vars(model).items() if name.endswith("_dict") and isinstance(value, dict)}
+
+
+def _drop_abandoned_state(model: Any, before: dict[str, set]) -> None:
+    """Remove what a call closed early left behind.
+
+    Upstream's `tts()` removes its uuid's entries only after its last chunk, so every stream a client
+    leaves would otherwise keep its tokens and caches for the life of the process. Calls run one at a
+    time (`concurrency`), so after a call entries that were not there before it are that call's.
+    """
+    with model.lock:
+        for name, table in _per_call_state(model).items():
+            for key in set(table) - before.get(name, set()):
+                del table[key]
+
+
 class CosyVoiceEngine(Engine):
     name = "cosyvoice"
     support = EngineSupport(trt=True, jit=True, fp16=True, name=name, runtime="torch")
@@ -129,7 +147,7 @@ class CosyVoiceEngine(Engine):
         self._speakers = model.frontend.spk2info  # upstream's speaker table: SFT speakers and zero-shot features
         self._registered: dict[str, Path] = {}  # voice id -> stored prompt recording
         self._table = threading.Lock()
-        # v2/v3 `tts()` grows `model.token_hop_len` on the shared model object during a stream and
+        # v2/v3 `tts()` (trees from 2026) grows `model.token_hop_len` on the shared model object during a stream and
         # never resets it, and reads it for the next stream's first chunk: streamed calls take turns
         # and each starts from the hop length the model was built with.
         self._initial_hop = getattr(model.model, "token_hop_len", None)
@@ -331,6 +349,7 @@ class CosyVoiceEngine(Engine):
             if stream and self._initial_hop is not None:
                 self.model.model.token_hop_len = self._initial_hop
             running = set(threading.enumerate())
+            state_before = {name: set(table) for name, table in _per_call_state(self.model.model).items()}
             outputs = self._outputs(text, voice, style, stream, speed)
             try:
                 for output in outputs:
@@ -341,6 +360,7 @@ class CosyVoiceEngine(Engine):
                 if close is not None:
                     close()
                 _join_llm_threads(running)
+                _drop_abandoned_state(self.model.model, state_before)
 
     def info(self) -> EngineInfo:
         import torch
