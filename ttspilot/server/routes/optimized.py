@@ -90,7 +90,7 @@ async def inference_sft_get(request: Request, params: Annotated[SftParams, Query
         fields = SftParams.model_validate(dict(form))
     except ValidationError as error:
         raise RequestValidationError(error.errors()) from None
-    return upstream_pcm(
+    return await upstream_pcm(
         request, "/inference_sft", text=fields.tts_text, voice=fields.spk_id, speed=fields.speed,
         stream=fields.stream or fields.format == "stream", segment_max_length=fields.max_text_length,
         smart_split=fields.enable_smart_split,

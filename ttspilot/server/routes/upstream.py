@@ -32,7 +32,7 @@ PromptWav = Annotated[UploadFile | None, File(description="voice prompt recordin
 InstructText = Annotated[str, Form(description="how to speak: style, emotion, speed")]
 
 
-def upstream_pcm(
+async def upstream_pcm(
     request: Request, route: str, *, text: str, voice: str | None, style: Style = Style(), speed: float = 1.0,
     stream: bool = False, segment_max_length: int | None = None, smart_split: bool = True,
 ) -> StreamingResponse:
@@ -43,7 +43,7 @@ def upstream_pcm(
         audio_format="pcm", stream=stream, segment_max_length=segment_max_length, smart_split=smart_split,
         style=style, text_field="tts_text",
     )
-    return streaming_response(state.pipeline, job, state.pipeline.start(job, request_id(request), route))
+    return await streaming_response(state.pipeline, job, state.pipeline.start(job, request_id(request), route))
 
 
 async def _prompted(
@@ -56,7 +56,7 @@ async def _prompted(
     wav = None if upload is None else await save_prompt(request, upload)
     style = prompt_style(engine, mode, voice=voice, prompt_wav=wav, prompt_text=prompt_text,
                          instruct_text=instruct_text)
-    return upstream_pcm(request, route, text=text, voice=voice, style=style)
+    return await upstream_pcm(request, route, text=text, voice=voice, style=style)
 
 
 @router.api_route("/inference_zero_shot", methods=METHODS, summary="Clone the prompt's voice (raw PCM s16le)",
