@@ -1,10 +1,12 @@
 """What the server costs over the raw engine, measured side by side in one process and one run.
 
     python -m ttspilot.bench.server_overhead [--repeats 5]
+    python -m ttspilot.bench.server_overhead --model_dir DIR --cosyvoice_root TREE [--repeats 15]
 
 Prints, for ~40/200/1,200-character texts: raw engine RTF vs server whole-response RTF
 (client wall time), streaming time to first audio, split vs one-model-call RTF for the
-long text, and server RSS over 20 long requests (server in its own process).
+long text, and server RSS over 20 long requests (server in its own process). With a CosyVoice
+`--model_dir`, the server against upstream's own model object instead (cosyvoice_overhead.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -57,10 +60,12 @@ def one_call_rtf(engine: Engine, text: str) -> float:
     return (time.perf_counter() - started) / (len(audio) / engine.sample_rate)
 
 
-def server_rtf(client: httpx.Client, text: str) -> float:
+def server_rtf(client: httpx.Client, text: str, voice: str | None = None) -> float:
+    """Client wall time for the whole WAV over the audio's length (POST form fields; `None`: the default voice)."""
     started = time.perf_counter()
-    response = client.get("/inference_sft", params={"tts_text": text})
+    response = client.post("/inference_sft", data={"tts_text": text, **({"spk_id": voice} if voice else {})})
     elapsed = time.perf_counter() - started
+    response.raise_for_status()
     return elapsed / float(response.headers["x-audio-duration"])
 
 
@@ -69,13 +74,19 @@ def server_split_rtf(client: httpx.Client, text: str) -> float:
     return float(response.headers["x-rtf"])
 
 
-def server_first_audio_seconds(client: httpx.Client, text: str) -> float:
+def server_first_audio_seconds(client: httpx.Client, text: str, voice: str | None = None) -> float:
+    """Time to the first byte of streamed raw PCM; the rest is read too, so the server is idle afterwards."""
+    fields = {"tts_text": text, "stream": "true", "format": "pcm", **({"spk_id": voice} if voice else {})}
     started = time.perf_counter()
-    with client.stream("GET", "/inference_sft", params={"tts_text": text, "format": "stream"}) as response:
+    first = None
+    with client.stream("POST", "/inference_sft", data=fields) as response:
+        response.raise_for_status()
         for chunk in response.iter_raw():
-            if chunk:
-                return time.perf_counter() - started
-    raise RuntimeError("stream ended without audio")
+            if chunk and first is None:
+                first = time.perf_counter() - started
+    if first is None:
+        raise RuntimeError("stream ended without audio")
+    return first
 
 
 class InProcessServer:
@@ -116,10 +127,27 @@ def rss_over_requests(text: str, requests: int = 20) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, help="rounds per measure (default: 5, CosyVoice 15)")
     parser.add_argument("--port", type=int, default=9290)
     parser.add_argument("--trt_concurrent", type=int, help="sessions in the pool (default: the cpu tier's)")
+    cosyvoice = parser.add_argument_group("CosyVoice (run with the CosyVoice environment's python)")
+    cosyvoice.add_argument("--model_dir", type=Path, help="a CosyVoice folder: compare with upstream's own calls")
+    cosyvoice.add_argument("--cosyvoice_root", type=Path, help="the official checkout both sides load")
+    cosyvoice.add_argument("--text", default=ENGLISH["medium"], help="what both sides say (default: ~160 characters)")
+    cosyvoice.add_argument("--warmup", type=int, default=3, help="unmeasured rounds first (upstream's first calls are slow)")
+    cosyvoice.add_argument("--threads", type=int, help="torch threads on both sides (default: torch's own)")
+    cosyvoice.add_argument("--json", type=Path, help="also write the report, every round's figures, here")
     args = parser.parse_args(argv)
+    if args.model_dir is not None:
+        from ttspilot.bench.cosyvoice_overhead import run
+
+        if args.cosyvoice_root is None:
+            parser.error("--model_dir needs --cosyvoice_root")
+        if args.repeats is not None and args.repeats < 2:
+            parser.error("--repeats: at least 2 rounds for quartiles")
+        return run(args.model_dir, args.cosyvoice_root, args.text, args.repeats or 15, args.warmup, args.threads,
+                   args.json)
+    args.repeats = args.repeats or 5
 
     config = config_from_flags("cpu")
     if args.trt_concurrent:

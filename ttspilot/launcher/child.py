@@ -46,20 +46,21 @@ class ServerChild:
     command: list[str]
     url: str
     api_key: str | None = None  # the server's key, for the launcher's own health checks and canary
+    env: dict[str, str] = field(default_factory=dict)  # added to the child's environment (a benchmark's thread count)
     launch_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     process: subprocess.Popen = field(init=False)
     last_error: str = field(default="", init=False)
     _relay: threading.Thread = field(init=False)
 
     @classmethod
-    def on_free_port(cls, server_args: list[str]) -> ServerChild:
+    def on_free_port(cls, server_args: list[str], env: dict[str, str] | None = None) -> ServerChild:
         """fastapi_server.py on a free loopback port, for benchmarks and soaks that run their own server."""
         port = free_loopback_port()
         command = [sys.executable, str(SERVER_SCRIPT), "--host", "127.0.0.1", "--port", str(port), *server_args]
-        return cls(command, f"http://127.0.0.1:{port}")
+        return cls(command, f"http://127.0.0.1:{port}", env=env or {})
 
     def start(self) -> None:
-        env = {**os.environ, LAUNCH_TOKEN_ENV: self.launch_token, LAUNCHER_PID_ENV: str(os.getpid())}
+        env = {**os.environ, **self.env, LAUNCH_TOKEN_ENV: self.launch_token, LAUNCHER_PID_ENV: str(os.getpid())}
         if self.api_key:
             env[API_KEY_ENV] = self.api_key  # the environment, not argv: `ps` shows argv to every user
         self.process = subprocess.Popen(
