@@ -53,7 +53,7 @@ def test_overhead_tool_measures_upstream_and_server_side_by_side(cosyvoice_pytho
     assert report["model_class"] == "CosyVoice2" and report["text"] == TEXT and report["rounds"] == ROUNDS
     assert report["threads"] >= 1 and report["speaker"] == "tiny"
     assert report["model_calls"]["direct"] >= 1 and report["model_calls"]["server"] >= 1
-    for side in ("direct", "server"):
+    for side in ("direct", "direct_main_thread", "server"):
         for measure in ("whole_rtf", "first_audio_s"):
             spread = report["sides"][side][measure]
             assert len(spread["values"]) == ROUNDS, (side, measure, spread)
