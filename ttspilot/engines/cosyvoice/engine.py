@@ -37,7 +37,7 @@ from ttspilot.engines.base import (
     VoiceConflict,
     VoiceNotFound,
 )
-from ttspilot.engines.cosyvoice.prompt_audio import path_reading_problem, takes_path, upstream_prompt
+from ttspilot.engines.cosyvoice.prompt_audio import path_reading_problem, prompt_tensor, takes_path
 from ttspilot.engines.cosyvoice.upstream import upstream_on_path
 from ttspilot.engines.cosyvoice.voice_store import (
     STORE_FOLDER,
@@ -140,7 +140,8 @@ class CosyVoiceEngine(Engine):
             zero_shot=True, cross_lingual=True, instruct=instruct_v1, instruct2=version >= 2, streaming=True,
             voice_registration=True,
         )
-        self.prompt_problem = path_reading_problem() if takes_path(model) else None
+        self._prompt_as_path = takes_path(model)
+        self.prompt_problem = path_reading_problem() if self._prompt_as_path else None
         if self.prompt_problem:
             log.warning("prompt recordings (zero-shot, cross-lingual, instruct2, POST /voices) will fail: %s",
                         self.prompt_problem)
@@ -250,11 +251,12 @@ class CosyVoiceEngine(Engine):
         self._register(voice_id, prompt_wav, prompt_text)
         return Voice(voice_id, voice_id, "multilingual", self.name, "registered")
 
-    def _prompt(self, path: Path | None) -> Any:
-        """The prompt argument upstream takes; 503 (EngineLoadError) when this install cannot read recordings."""
-        if path is not None and self.prompt_problem:
+    def _prompt(self, path: Path) -> Any:
+        """The prompt argument the tree takes, a path or a 16 kHz tensor; 503 (EngineLoadError) when this
+        install cannot read recordings."""
+        if self.prompt_problem:
             raise EngineLoadError(f"prompt recordings cannot be read by this CosyVoice install: {self.prompt_problem}")
-        return upstream_prompt(self.model, path)
+        return str(path) if self._prompt_as_path else prompt_tensor(path)
 
     def _register(self, voice_id: str, prompt_wav: Path, prompt_text: str) -> None:
         """Upstream's frontend computes the features (as its add_zero_shot_spk does); stored before it is served."""
@@ -303,25 +305,22 @@ class CosyVoiceEngine(Engine):
         """The upstream generator for one call, chosen by mode and by what the voice is."""
         model = self.model
         zero_shot_voice = "embedding" not in self._speakers[voice]  # features of a prompt, not an SFT embedding
-        speaker_id = voice if zero_shot_voice else ""
-        prompt = self._prompt(style.prompt_wav)
         common = {"stream": stream, "speed": speed}
         if style.mode == "sft" and not zero_shot_voice:
             text, frontend = self._v3_text(text)
             return model.inference_sft(text, voice, text_frontend=frontend, **common)
-        if style.mode in ("sft", "zero_shot"):
+        if style.mode in ("sft", "zero_shot", "cross_lingual"):
             if style.prompt_wav is None and not zero_shot_voice:
-                raise UnsupportedFeature(f"zero-shot needs prompt_wav or a registered voice; {voice!r} is a built-in "
-                                         "speaker")
-            prompt_text = self._with_end_of_prompt(style.prompt_text) if style.prompt_wav is not None else ""
-            return model.inference_zero_shot(text, prompt_text, prompt, zero_shot_spk_id=
-                                             "" if style.prompt_wav is not None else speaker_id, **common)
-        if style.mode == "cross_lingual":
-            if style.prompt_wav is None and not zero_shot_voice:
-                raise UnsupportedFeature("cross-lingual needs prompt_wav or a registered voice")
-            text, frontend = self._v3_text(text)
-            return model.inference_cross_lingual(text, prompt, zero_shot_spk_id="" if style.prompt_wav is not None
-                                                 else speaker_id, text_frontend=frontend, **common)
+                raise UnsupportedFeature(f"{style.mode.replace('_', '-')} needs prompt_wav or a registered voice; "
+                                         f"{voice!r} is a built-in speaker")
+            # upstream computes the features from the recording, or takes a stored speaker's by id
+            prompt, speaker_id = ("", voice) if style.prompt_wav is None else (self._prompt(style.prompt_wav), "")
+            if style.mode == "cross_lingual":
+                text, frontend = self._v3_text(text)
+                return model.inference_cross_lingual(text, prompt, zero_shot_spk_id=speaker_id, text_frontend=frontend,
+                                                     **common)
+            prompt_text = "" if style.prompt_wav is None else self._with_end_of_prompt(style.prompt_text)
+            return model.inference_zero_shot(text, prompt_text, prompt, zero_shot_spk_id=speaker_id, **common)
         if style.mode == "instruct":
             if zero_shot_voice:
                 raise UnsupportedFeature("instructions on CosyVoice v1 need a built-in (SFT) speaker")

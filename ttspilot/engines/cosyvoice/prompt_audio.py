@@ -49,12 +49,8 @@ def path_reading_problem() -> str | None:
     return None
 
 
-def upstream_prompt(model: Any, path: Path | None) -> Any:
-    """The prompt argument for the tree's inference methods; '' when a registered voice supplies the features."""
-    if path is None:
-        return ""
-    if takes_path(model):
-        return str(path)
+def prompt_tensor(path: Path) -> Any:
+    """The (1, samples) 16 kHz tensor the older trees take as `prompt_speech_16k`."""
     import torch
 
     return torch.from_numpy(read_16k(path)).unsqueeze(0)
