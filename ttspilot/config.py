@@ -29,17 +29,19 @@ class OptimizationConfig:
     device: Device = "cpu"
     device_id: int = 0
     cpu_threads: int | None = None  # None: one intra-op thread per core
+    load_vllm: bool = False  # an extra on top of a GPU tier, for engines with a vLLM path (CosyVoice2/3)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     def cli_args(self) -> list[str]:
         """The server flags that reproduce this configuration."""
-        if self.tier in TIERS and TIERS[self.tier] == replace(self, cpu_threads=None, device_id=0):
-            return ["--tier", self.tier]
+        vllm = ["--load_vllm"] if self.load_vllm else []
+        if self.tier in TIERS and TIERS[self.tier] == replace(self, cpu_threads=None, device_id=0, load_vllm=False):
+            return ["--tier", self.tier, *vllm]
         args = ["--device", self.device]
         args += [flag for flag, on in (("--load_trt", self.load_trt), ("--load_jit", self.load_jit), ("--fp16", self.fp16)) if on]
-        return args + ["--trt_concurrent", str(self.trt_concurrent)]
+        return args + ["--trt_concurrent", str(self.trt_concurrent), *vllm]
 
 
 TIERS: dict[str, OptimizationConfig] = {
@@ -65,23 +67,29 @@ def config_from_flags(
     device: Device | None = None,
     device_id: int = 0,
     cpu_threads: int | None = None,
+    load_vllm: bool = False,
 ) -> OptimizationConfig:
     """Build a config from `--tier NAME` or from the individual flags.
 
     Flags that match a named tier take its name; anything else is named `custom`.
     Without a device, GPU flags imply CUDA and no flags at all mean the `cpu` tier.
+    `load_vllm` rides on top of a GPU tier and keeps its name.
     """
     if tier is not None:
         if tier not in TIERS:
             raise ValueError(f"unknown tier {tier!r}; choose one of: {', '.join(TIERS)}")
-        return replace(TIERS[tier], device_id=device_id, cpu_threads=cpu_threads)
+        if load_vllm and TIERS[tier].device != "cuda":
+            raise ValueError("--load_vllm needs a GPU tier: vLLM runs on CUDA only")
+        return replace(TIERS[tier], device_id=device_id, cpu_threads=cpu_threads, load_vllm=load_vllm)
     if trt_concurrent < 1:
         raise ValueError("trt_concurrent must be at least 1")
     if device is None:
         device = "cuda" if (load_trt or load_jit or fp16) else "cpu"
     wanted = OptimizationConfig("custom", load_trt, load_jit, fp16, trt_concurrent, device)
     name = next((name for name, known in TIERS.items() if replace(known, tier="custom") == wanted), "custom")
-    return replace(wanted, tier=name, device_id=device_id, cpu_threads=cpu_threads)
+    if load_vllm and device != "cuda":
+        raise ValueError("--load_vllm needs a GPU tier: vLLM runs on CUDA only")
+    return replace(wanted, tier=name, device_id=device_id, cpu_threads=cpu_threads, load_vllm=load_vllm)
 
 
 MODEL_CACHE_DIR = ".ttspilot"
@@ -154,6 +162,10 @@ class ServerSettings(BaseSettings):
         default=None,
         description="folder for prompt recordings uploaded with a request, each removed when its request ends; "
         "None: the system's temporary folder",
+    )
+    vllm_gpu_memory_utilization: float = Field(
+        default=0.2, gt=0, le=1,
+        description="share of GPU memory vLLM may take with --load_vllm (CosyVoice2/3; upstream's own load fixes 0.2)",
     )
     call_timeout: float = Field(
         default=120.0, gt=0,

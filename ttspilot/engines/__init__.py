@@ -39,7 +39,7 @@ def engine_class(model_dir: Path | None) -> type[Engine]:
 
 def engine_support(model_dir: Path | None) -> EngineSupport:
     """What the engine for `model_dir` can honour (runtime, TRT/JIT/FP16), for planning tiers before loading."""
-    return engine_class(model_dir).support
+    return engine_class(model_dir).support_for(model_dir)
 
 
 def load_engine(model_dir: Path | None, config: OptimizationConfig, options: LoadOptions = LoadOptions()) -> Engine:

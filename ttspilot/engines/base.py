@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -107,6 +107,7 @@ class LoadOptions:
 
     cosyvoice_root: Path | None = None  # an official CosyVoice checkout; None: an importable `cosyvoice`
     voices_file: Path | None = None  # zero-shot voices to register at start (JSON list of id, wav, text)
+    vllm_gpu_memory_utilization: float = 0.2  # share of GPU memory vLLM may take (load_vllm engines)
 
 
 Runtime = Literal["onnxruntime", "torch", "any"]
@@ -124,6 +125,20 @@ class EngineSupport:
     fp16: bool
     name: str
     runtime: Runtime = "any"
+    vllm: bool = False  # a vLLM path for the LLM (OptimizationConfig.load_vllm)
+
+
+@dataclass(frozen=True)
+class TierRecipe:
+    """How an engine honours one tier: the options it passes to its own code and the files those load.
+
+    For the dry run and precompile --list; nothing is loaded to answer. `files` are where the engine
+    (or the code it drives) opens them; `ignored` names tier flags this model has no use for, with why.
+    """
+
+    flags: Mapping[str, Any]
+    files: tuple[Path, ...] = ()
+    ignored: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -255,6 +270,17 @@ class Engine(ABC):
 
         Raises EngineLoadError when there are none (precompile builds for these, the tuning profile hashes the first).
         """
+
+    @classmethod
+    def support_for(cls, model_dir: Path | None) -> EngineSupport:
+        """What this engine can honour for this model folder (a model version may lack a path); no loading."""
+        return cls.support
+
+    @classmethod
+    def tier_recipe(cls, model_dir: Path | None, config: OptimizationConfig) -> TierRecipe:
+        """The engine's own options and files for `config`; engines without files of their own keep this."""
+        flags = {name: getattr(config, name) for name in ("load_trt", "load_jit", "fp16", "trt_concurrent")}
+        return TierRecipe(flags)
 
     @classmethod
     @abstractmethod

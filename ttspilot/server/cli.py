@@ -25,6 +25,7 @@ SETTING_FLAGS: dict[str, type] = {
     "ws_ping_interval": float, "ws_ping_timeout": float, "call_max_chars": int, "call_bytes_per_char": int,
     "memory_budget_mb": int, "max_body_bytes": int, "max_ws_connections": int, "api_key": str, "shutdown_grace": int,
     "cosyvoice_root": Path, "voices": Path, "call_timeout": float, "upload_dir": Path,
+    "vllm_gpu_memory_utilization": float,
 }
 
 
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--load_jit", action="store_true", help="ahead-of-time optimized graph / JIT")
     parser.add_argument("--fp16", action="store_true", help="half precision")
     parser.add_argument("--trt_concurrent", type=int, default=1, help="independent sessions for concurrent requests")
+    parser.add_argument("--load_vllm", action="store_true",
+                        help="vLLM for the LLM on top of a GPU tier (CosyVoice2/3 with vllm installed)")
     parser.add_argument("--device", choices=["cuda", "cpu"], help="default: cuda when a GPU flag is set")
     parser.add_argument("--device_id", type=int, default=0, help="GPU index for the GPU tiers")
     parser.add_argument("--no_canary", action="store_true", help="ready after warm-up even if the canary audio fails")
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = config_from_flags(
             args.tier, load_trt=args.load_trt, load_jit=args.load_jit, fp16=args.fp16,
-            trt_concurrent=args.trt_concurrent, device=args.device, device_id=args.device_id,
+            trt_concurrent=args.trt_concurrent, device=args.device, device_id=args.device_id, load_vllm=args.load_vllm,
         )
         settings = settings_from(args)
     except (ValueError, ValidationError) as error:
@@ -88,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log.info("loading %s with tier %s", settings.model_dir or "the embedded voice", config.tier)
     try:
-        engine = load_engine(settings.model_dir, config, LoadOptions(settings.cosyvoice_root, settings.voices))
+        engine = load_engine(settings.model_dir, config, LoadOptions(settings.cosyvoice_root, settings.voices,
+                                                                       settings.vllm_gpu_memory_utilization))
     except EngineLoadError as error:
         log.error("engine failed to load: %s", error.reason)
         return 3

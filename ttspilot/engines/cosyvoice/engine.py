@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,11 +33,13 @@ from ttspilot.engines.base import (
     LoadOptions,
     ModelReport,
     Style,
+    TierRecipe,
     UnsupportedFeature,
     Voice,
     VoiceConflict,
     VoiceNotFound,
 )
+from ttspilot.engines.cosyvoice.acceleration import JIT_MODULES, ignored_flags, tier_files, upstream_flags
 from ttspilot.engines.cosyvoice.prompt_audio import path_reading_problem, prompt_tensor, takes_path
 from ttspilot.engines.cosyvoice.upstream import upstream_on_path
 from ttspilot.engines.cosyvoice.voice_store import (
@@ -168,6 +171,23 @@ class CosyVoiceEngine(Engine):
         return [config, *(model_dir / f"{part}.pt" for part in ("llm", "flow", "hift"))]
 
     @classmethod
+    def support_for(cls, model_dir: Path | None) -> EngineSupport:
+        """CosyVoice3 has no JIT path; vLLM exists for v2 and v3 only."""
+        version = model_version(model_dir) if model_dir is not None else None
+        if version is None:
+            return cls.support
+        return replace(cls.support, jit=bool(JIT_MODULES[version]), vllm=version >= 2)
+
+    @classmethod
+    def tier_recipe(cls, model_dir: Path | None, config: OptimizationConfig) -> TierRecipe:
+        version = model_version(model_dir) if model_dir is not None else None
+        if version is None:
+            return super().tier_recipe(model_dir, config)
+        return TierRecipe(upstream_flags(version, config),
+                          tuple(file.path(model_dir) for file in tier_files(version, config)),
+                          ignored_flags(version, config))
+
+    @classmethod
     def load(cls, model_dir: Path | None, config: OptimizationConfig, options: LoadOptions = LoadOptions()
              ) -> CosyVoiceEngine:
         if model_dir is None:
@@ -185,8 +205,7 @@ class CosyVoiceEngine(Engine):
         if model_class is None:
             raise EngineLoadError(f"{model_dir} is a CosyVoice{version} model, but this CosyVoice checkout has no "
                                   f"{CLASS_NAMES[version]} class: update it ({CLONE})")
-        flags = _accepted(model_class, {"load_jit": config.load_jit, "load_trt": config.load_trt, "fp16": config.fp16,
-                                        "trt_concurrent": config.trt_concurrent})
+        flags = _accepted(model_class, upstream_flags(version, config))
         build = getattr(cli, "AutoModel", model_class)  # AutoModel picks the same class from the same file names
         log.info("CosyVoice%s: loading %s through %s(%s)", "" if version == 1 else version, model_dir,
                  getattr(build, "__name__", "model"), ", ".join(f"{k}={v}" for k, v in flags.items()))
