@@ -3,11 +3,36 @@
 It implements only the TensorRT 10 Python API surface `ttspilot.accel.trt.build_plan` uses,
 records every call in `calls`, and can be told to fail at parse or build time. It checks
 nothing about real TensorRT behaviour beyond the call sequence and arguments.
+
+Its network's inputs and outputs are given (`inputs`, `outputs`, `dtypes`) or, with
+`read_onnx=True`, read from the ONNX file by the onnx package the way TensorRT's parser declares
+them: graph inputs that are not initializers, a named or unknown dimension as -1.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+# ONNX TensorProto element type -> TensorRT DataType member name, for the types the fake meets.
+_ONNX_TYPES = {1: "FLOAT", 10: "HALF", 6: "INT32", 7: "INT64", 9: "BOOL"}
+
+
+def onnx_io(path: str | Path) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]], dict[str, str]]:
+    """(inputs, outputs, dtypes) of an ONNX file as TensorRT's parser declares them."""
+    import onnx
+
+    graph = onnx.load(path, load_external_data=False).graph
+    initializers = {tensor.name for tensor in graph.initializer}
+
+    def shape(value):
+        return tuple(d.dim_value if d.HasField("dim_value") else -1 for d in value.type.tensor_type.shape.dim)
+
+    inputs = {v.name: shape(v) for v in graph.input if v.name not in initializers}
+    outputs = {v.name: shape(v) for v in graph.output}
+    dtypes = {v.name: _ONNX_TYPES[v.type.tensor_type.elem_type] for v in [*graph.input, *graph.output]
+              if v.name in inputs or v.name in outputs}
+    return inputs, outputs, dtypes
 
 
 class FakeTensorRT:
@@ -17,6 +42,10 @@ class FakeTensorRT:
         self,
         *,
         inputs: Mapping[str, Sequence[int]] | None = None,
+        outputs: Mapping[str, Sequence[int]] | None = None,
+        dtypes: Mapping[str, str] | None = None,
+        read_onnx: bool = False,
+        io_types_fixed: bool = False,
         parse_errors: Sequence[str] = (),
         plan: bytes | None = b"SERIALIZED-PLAN",
         phases: Sequence[tuple[str, str | None, int]] = (
@@ -28,6 +57,11 @@ class FakeTensorRT:
     ):
         self.calls: list[tuple] = []
         self.inputs = dict(inputs or {"input": (-1, -1), "input_lengths": (-1,), "scales": (3,)})
+        self.outputs = dict(outputs or {"output": (1, 1, -1)})
+        self.dtypes = dict(dtypes if dtypes is not None else {"input": "INT64", "input_lengths": "INT64"})
+        self.read_onnx = read_onnx
+        self.io_types_fixed = io_types_fixed  # as TensorRT 11: a parsed tensor's type cannot change
+        self.networks: list[_Network] = []
         self.parse_errors = list(parse_errors)
         self.plan = plan
         self.phases = list(phases)
@@ -48,6 +82,13 @@ class FakeTensorRT:
         class BuilderFlag:
             FP16 = "FP16"
 
+        class DataType:
+            FLOAT = "FLOAT"
+            HALF = "HALF"
+            INT32 = "INT32"
+            INT64 = "INT64"
+            BOOL = "BOOL"
+
         class IProgressMonitor:
             def __init__(self):
                 fake.calls.append(("IProgressMonitor.__init__",))
@@ -55,29 +96,60 @@ class FakeTensorRT:
         self.Logger = Logger
         self.MemoryPoolType = MemoryPoolType
         self.BuilderFlag = BuilderFlag
+        self.DataType = DataType
         self.IProgressMonitor = IProgressMonitor
         self.Builder = lambda logger: _Builder(fake, logger)
         self.OnnxParser = lambda network, logger: _Parser(fake, network, logger)
 
 
 class _Tensor:
-    def __init__(self, name, shape):
+    def __init__(self, fake, name, shape, dtype):
+        self.fake = fake
         self.name = name
         self.shape = tuple(shape)
+        self._dtype = dtype
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @dtype.setter
+    def dtype(self, value):
+        self.fake.calls.append(("tensor.dtype", self.name, value))
+        if not self.fake.io_types_fixed:
+            self._dtype = value
 
 
 class _Network:
     def __init__(self, fake: FakeTensorRT):
         self.fake = fake
-        self.parsed = False
+        self.inputs: list[_Tensor] = []
+        self.outputs: list[_Tensor] = []
+        fake.networks.append(self)
+
+    def parsed_from(self, path):
+        fake = self.fake
+        if fake.read_onnx:
+            fake.inputs, fake.outputs, fake.dtypes = onnx_io(path)
+
+        def tensors(shapes):
+            return [_Tensor(fake, name, shape, fake.dtypes.get(name, "FLOAT")) for name, shape in shapes.items()]
+
+        self.inputs, self.outputs = tensors(fake.inputs), tensors(fake.outputs)
 
     @property
     def num_inputs(self):
-        return len(self.fake.inputs) if self.parsed else 0
+        return len(self.inputs)
 
     def get_input(self, index):
-        name = list(self.fake.inputs)[index]
-        return _Tensor(name, self.fake.inputs[name])
+        return self.inputs[index]
+
+    @property
+    def num_outputs(self):
+        return len(self.outputs)
+
+    def get_output(self, index):
+        return self.outputs[index]
 
 
 class _Parser:
@@ -87,8 +159,10 @@ class _Parser:
 
     def parse_from_file(self, path):
         self.fake.calls.append(("parse_from_file", path))
-        self.network.parsed = not self.fake.parse_errors
-        return self.network.parsed
+        if self.fake.parse_errors:
+            return False
+        self.network.parsed_from(Path(path))
+        return True
 
     @property
     def num_errors(self):

@@ -278,3 +278,70 @@ def test_cosyvoice_estimator_profile_from_dimension_ranges():
     assert profile["x"] == ((2, 80, 4), (2, 80, 500), (2, 80, 3000))
     assert profile["mask"] == ((2, 1, 4), (2, 1, 500), (2, 1, 3000))
     assert profile["t"] == ((2,), (2,), (2,))
+
+
+def test_half_io_binds_float_inputs_and_outputs_as_half(tmp_path, onnx_file):
+    """Upstream CosyVoice's FP16 plans take and give HALF tensors; integer inputs keep their type."""
+    fake = FakeTensorRT()  # input, input_lengths INT64; scales, output FLOAT
+    result = build_plan(onnx_file, tmp_path / "p.plan", PROFILE, fp16=True, half_io=True, trt=fake)
+    assert [c for c in fake.calls if c[0] == "tensor.dtype"] == [
+        ("tensor.dtype", "scales", "HALF"),
+        ("tensor.dtype", "output", "HALF"),
+    ]
+    network = fake.networks[-1]
+    assert {t.name: t.dtype for t in network.inputs + network.outputs} == {
+        "input": "INT64", "input_lengths": "INT64", "scales": "HALF", "output": "HALF"}
+    assert fake.calls.index(("tensor.dtype", "output", "HALF")) < fake.calls.index(("build_serialized_network",))
+    assert result.half_io
+
+
+def test_io_types_are_left_alone_without_half_io(tmp_path, onnx_file):
+    fake = FakeTensorRT()
+    result = build_plan(onnx_file, tmp_path / "p.plan", PROFILE, fp16=True, trt=fake)
+    assert not [c for c in fake.calls if c[0] == "tensor.dtype"]
+    assert {t.name: t.dtype for t in fake.networks[-1].outputs} == {"output": "FLOAT"}
+    assert not result.half_io
+
+
+def test_half_io_refused_where_tensor_types_cannot_change(tmp_path, onnx_file):
+    with pytest.raises(PlanBuildError, match="kept 'scales' as FLOAT: half I/O cannot be set"):
+        build_plan(onnx_file, tmp_path / "p.plan", PROFILE, fp16=True, half_io=True,
+                   trt=FakeTensorRT(io_types_fixed=True))
+    assert not (tmp_path / "p.plan").exists()
+
+
+def test_fp16_refused_without_the_fp16_builder_flag(tmp_path, onnx_file):
+    fake = FakeTensorRT()
+    fake.BuilderFlag = type("BuilderFlag", (), {})  # as TensorRT 11, where BuilderFlag.FP16 was removed
+    with pytest.raises(PlanBuildError, match="has no FP16 builder flag"):
+        build_plan(onnx_file, tmp_path / "p.plan", PROFILE, fp16=True, trt=fake)
+    build_plan(onnx_file, tmp_path / "p.plan", PROFILE, fp16=False, trt=fake)  # FP32 still builds
+    assert fake.builds == 1
+
+
+KEY_ARGS = dict(source_sha256="cd" * 32, tensorrt_version="10.9.0.34", compute_capability="8.9", fp16=True,
+                half_io=True)
+
+
+@pytest.mark.parametrize("change", [
+    {"compute_capability": "7.5"},
+    {"tensorrt_version": "10.10.0.31"},
+    {"source_sha256": "ef" * 32},
+    {"fp16": False},
+    {"half_io": False},
+])
+def test_plan_key_differs_by_every_field_that_makes_a_plan_valid(change):
+    def key(**fields):
+        args = {**KEY_ARGS, **fields}
+        return plan_key(Path("flow.decoder.estimator.fp32.onnx"), args.pop("source_sha256"), profiles=PROFILE, **args)
+
+    assert key(**change).name != key().name
+    assert key(**change).canonical_fields != key().canonical_fields
+
+
+def test_half_io_is_part_of_the_plan_name_and_manifest(tmp_path, onnx_file):
+    outcome = ensure_plan(onnx_file, tmp_path / "cache", PROFILE, fp16=True, half_io=True, compute_capability="8.9",
+                          trt=FakeTensorRT(), hasher=FileHasher(None))
+    assert "-fp16-halfio-src" in outcome.key.name
+    assert json.loads((outcome.path / MANIFEST).read_text())["key"]["io"] == "half"
+    assert outcome.value.half_io

@@ -8,8 +8,18 @@ monitor) -> build_serialized_network -> atomic write. `tensorrt` is imported laz
 be injected (tests pass a fake). The shape profile is a parameter so the CosyVoice flow
 decoder estimator (x, mask, mu, cond with a dynamic last dim) uses the same builder.
 
-`ensure_plan` keys the plan by TensorRT version, GPU compute capability, precision, source
-sha256 and profile; a plan from another GPU, TensorRT or model is rebuilt, never loaded.
+`half_io` makes the network's FLOAT inputs and outputs HALF, as upstream CosyVoice's
+convert_onnx_to_trt does for its FP16 plans (its TrtContextWrapper then binds half tensors). The
+TensorRT 10 developer guide ("I/O Formats") documents exactly this: assign `ITensor.dtype` on a
+network input or output (`network.get_input(0).dtype = trt.DataType.HALF`); on any other tensor it
+is ignored, and the NvInfer.h setType note says the type stays unchanged where it is not allowed,
+so the builder reads it back. It works in the default, weakly typed network (no STRONGLY_TYPED
+creation flag: a strongly typed network takes its types from the ONNX and forbids the FP16 builder
+flag). TensorRT 11 makes every network strongly typed, removes BuilderFlag.FP16 and fixes tensor
+types once parsed; there an FP16 or half-I/O build is refused with that reason.
+
+`ensure_plan` keys the plan by TensorRT version, GPU compute capability, precision, I/O type,
+source sha256 and profile; a plan from another GPU, TensorRT or model is rebuilt, never loaded.
 """
 
 from __future__ import annotations
@@ -113,6 +123,21 @@ def _check_profile_against_network(network: Any, profiles: ShapeProfile, onnx_pa
                 )
 
 
+def _make_io_half(trt: Any, network: Any) -> None:
+    """FLOAT network inputs and outputs become HALF (upstream sets every I/O tensor; the estimator's are all FLOAT)."""
+    tensors = [network.get_input(i) for i in range(network.num_inputs)]
+    tensors += [network.get_output(i) for i in range(network.num_outputs)]
+    for tensor in tensors:
+        if tensor.dtype != trt.DataType.FLOAT:
+            continue
+        tensor.dtype = trt.DataType.HALF
+        if tensor.dtype != trt.DataType.HALF:
+            raise PlanBuildError(
+                f"TensorRT {trt.__version__} kept {tensor.name!r} as {tensor.dtype}: half I/O cannot be set on this "
+                "network (TensorRT 11 fixes tensor types when parsing; the ONNX itself must declare FP16 I/O)"
+            )
+
+
 @dataclass(frozen=True)
 class PlanBuild:
     path: Path
@@ -121,6 +146,7 @@ class PlanBuild:
     fp16: bool
     fast_fp16: bool  # the GPU reports fast native FP16
     tensorrt_version: str
+    half_io: bool = False
 
 
 def build_plan(
@@ -129,6 +155,7 @@ def build_plan(
     profiles: ShapeProfile,
     *,
     fp16: bool,
+    half_io: bool = False,
     workspace_bytes: int = DEFAULT_TRT_WORKSPACE_BYTES,
     progress: BuildProgress | None = None,
     timing_cache_path: Path | None = None,
@@ -137,7 +164,8 @@ def build_plan(
     """Build a serialized TensorRT plan for `onnx_path` and write it atomically to `plan_path`.
 
     `profiles`: input name -> (min, opt, max) shape, one optimization profile covering every
-    dynamic input. On any failure no plan file is left behind and PlanBuildError says why.
+    dynamic input. `half_io`: FLOAT inputs and outputs are bound as HALF (module docstring).
+    On any failure no plan file is left behind and PlanBuildError says why.
     """
     onnx_path, plan_path = Path(onnx_path), Path(plan_path)
     validate_profile(profiles)
@@ -152,11 +180,18 @@ def build_plan(
         first = errors[0].strip().splitlines()[0] if errors else "no error message"
         raise PlanBuildError(f"TensorRT could not parse {onnx_path.name}: {first} ({len(errors)} error(s))")
     _check_profile_against_network(network, profiles, onnx_path)
+    if half_io:
+        _make_io_half(trt, network)
 
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_bytes))
     fast_fp16 = bool(getattr(builder, "platform_has_fast_fp16", False))
     if fp16:
+        if not hasattr(trt.BuilderFlag, "FP16"):
+            raise PlanBuildError(
+                f"TensorRT {trt.__version__} has no FP16 builder flag (TensorRT 11 builds strongly typed networks "
+                "only); build an FP32 plan, or install TensorRT 10"
+            )
         if not fast_fp16:
             log.warning("TensorRT: this GPU reports no fast FP16; building FP16 anyway as asked")
         config.set_flag(trt.BuilderFlag.FP16)
@@ -197,7 +232,9 @@ def build_plan(
         except Exception as exc:  # noqa: BLE001  (the timing cache only speeds up later builds)
             log.info("TensorRT: timing cache not saved at %s: %s", timing_cache_path, exc)
     del monitor  # TensorRT objects referencing it are done
-    return PlanBuild(plan_path, time.perf_counter() - started, data.nbytes, fp16, fast_fp16, str(trt.__version__))
+    return PlanBuild(
+        plan_path, time.perf_counter() - started, data.nbytes, fp16, fast_fp16, str(trt.__version__), half_io
+    )
 
 
 def plan_key(
@@ -208,6 +245,7 @@ def plan_key(
     compute_capability: str,
     fp16: bool,
     profiles: ShapeProfile,
+    half_io: bool = False,
 ) -> CacheKey:
     if not compute_capability:
         raise PlanBuildError("GPU compute capability unknown; a plan must be named for the GPU it was built on")
@@ -218,12 +256,14 @@ def plan_key(
         "tensorrt": str(tensorrt_version),
         "compute_capability": str(compute_capability),
         "precision": precision,
+        "io": "half" if half_io else "onnx",  # the I/O types the plan binds: HALF, or the ONNX's own
         "profile": profile_fields(profiles),
     }
     tags = (
         f"trt{tensorrt_version}",
         sm_tag(compute_capability),
         precision,
+        *(("halfio",) if half_io else ()),
         f"src{source_sha256[:8]}",
     )
     return CacheKey(KIND, Path(onnx_path).name.removesuffix(".onnx"), fields, tags)
@@ -235,6 +275,7 @@ def ensure_plan(
     profiles: ShapeProfile,
     *,
     fp16: bool,
+    half_io: bool = False,
     workspace_bytes: int = DEFAULT_TRT_WORKSPACE_BYTES,
     device_id: int = 0,
     compute_capability: str | None = None,
@@ -243,7 +284,7 @@ def ensure_plan(
     trt: Any = None,
     hasher: FileHasher | None = None,
 ) -> CacheOutcome[PlanBuild]:
-    """A valid cached plan for this GPU, TensorRT, precision, model and profile: `outcome.path / PLAN_FILE`."""
+    """A valid cached plan (`outcome.path / PLAN_FILE`) for this GPU, TensorRT, precision, I/O type, model, profile."""
     trt = trt if trt is not None else load_tensorrt()
     if compute_capability is None:
         from ttspilot.accel.gpu import detect_gpu
@@ -258,6 +299,7 @@ def ensure_plan(
         compute_capability=compute_capability,
         fp16=fp16,
         profiles=profiles,
+        half_io=half_io,
     )
     timing = Path(cache_dir) / KIND / f"timing-trt{trt.__version__}-{sm_tag(compute_capability)}.cache"
 
@@ -267,6 +309,7 @@ def ensure_plan(
             staging / PLAN_FILE,
             profiles,
             fp16=fp16,
+            half_io=half_io,
             workspace_bytes=workspace_bytes,
             progress=progress,
             timing_cache_path=timing,
