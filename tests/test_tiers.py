@@ -83,6 +83,7 @@ def test_skipped_tiers_say_why() -> None:
         "trt_fp16: skipped, needs >= 4 GB free GPU memory, 3.8 GB free",
     ]
     assert plan(simulated("T4:16:7.5"), PIPER).skipped == ()
+    assert plan(simulated("T4:16:7.5"), PIPER).vllm_skipped == "engine piper has no vLLM path for this model"
 
 
 def test_no_gpu_gives_cpu_only_with_the_reason() -> None:
@@ -149,14 +150,109 @@ def test_simulated_profile_assumes_libraries_present() -> None:
         (
             EngineSupport(trt=False, jit=False, fp16=False, name="plain"),
             ["basic", "cpu"],
-            "engine plain has no JIT path",
+            "engine plain has no JIT path for this model: same as basic",
         ),
     ],
 )
 def test_engine_without_a_path_skips_its_tiers(support: EngineSupport, expected: list[str], reason: str) -> None:
     result = plan(simulated("T4:16:7.5"), support)
     assert tiers(list(result.candidates)) == expected
-    assert reason in result.skipped[0].reason
+    assert any(reason in skipped.reason for skipped in result.skipped)
+
+
+def cosyvoice_folder(tmp_path: Path, version: int) -> Path:
+    """A folder the CosyVoice engine recognises: it goes by the config file's name, no model is needed to plan."""
+    folder = tmp_path / f"cosyvoice{version}"
+    folder.mkdir()
+    (folder / {1: "cosyvoice.yaml", 2: "cosyvoice2.yaml", 3: "cosyvoice3.yaml"}[version]).write_text("")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("RTX 4090:24:8.9", ["full", "trt_fp16", "fp16", "basic", "cpu"]),
+        ("GTX 1650:4:7.5", ["trt_fp16", "fp16", "basic", "cpu"]),
+        ("X:3:8.9", ["fp16", "basic", "cpu"]),
+    ],
+)
+def test_cosyvoice3_keeps_tensorrt_and_fp16_tiers_without_a_jit_path(tmp_path: Path, spec: str,
+                                                                     expected: list[str]) -> None:
+    support = engine_support(cosyvoice_folder(tmp_path, 3))
+    assert not support.jit
+    result = plan(simulated(spec), support)
+    assert [c.tier for c in result.candidates if not c.vllm] == expected
+    skipped = {c.tier: c.reason for c in result.skipped}
+    assert skipped["jit_fp16"] == "skipped, engine cosyvoice has no JIT path for this model: same as fp16"
+    assert skipped["jit"] == "skipped, engine cosyvoice has no JIT path for this model: same as basic"
+    fallback = [c.reason for c in result.candidates if not c.vllm][1:-1]
+    assert fallback and not any("JIT" in reason for reason in fallback)  # the engine runs them without JIT
+
+
+def test_a_jit_tier_without_a_twin_stays_and_its_reason_names_the_best_tier_left(tmp_path: Path) -> None:
+    result = plan(simulated("X:3:8.9"), engine_support(cosyvoice_folder(tmp_path, 3)))
+    non_vllm = [c for c in result.candidates if not c.vllm]
+    assert non_vllm[0].reason.endswith(
+        "fits jit_fp16, but engine cosyvoice has no JIT path for this model: same as fp16; fp16 is the best tier left"
+    )
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_cosyvoice_with_a_jit_path_keeps_every_tier(tmp_path: Path, version: int) -> None:
+    result = plan(simulated("RTX 4090:24:8.9"), engine_support(cosyvoice_folder(tmp_path, version)))
+    assert [c.tier for c in result.candidates if not c.vllm] == ALL
+    assert result.skipped == ()
+
+
+def test_vllm_goes_first_on_top_of_the_first_gpu_tier(tmp_path: Path) -> None:
+    result = plan(simulated("RTX 4090:24:8.9"), engine_support(cosyvoice_folder(tmp_path, 2)))
+    first, second = result.candidates[:2]
+    assert (first.tier, first.vllm, second.tier, second.vllm) == ("full", True, "full", False)
+    assert str(first) == ("full + vLLM: vLLM (assumed installed for the simulated GPU) for the LLM on top of full; "
+                          "dropped for full alone if it fails")
+    assert second.reason.startswith("24 GB free GPU memory on GPU 0 (RTX 4090")
+    assert first.config.load_vllm and not second.config.load_vllm
+    assert first.config.cli_args() == ["--tier", "full", "--load_vllm"]
+    assert result.vllm_skipped is None
+    assert sum(c.vllm for c in result.candidates) == 1
+
+
+VLLM_SUPPORT = replace(COSYVOICE, vllm=True)
+
+
+@pytest.mark.parametrize(
+    ("profile", "support", "why"),
+    [
+        (simulated("RTX 4090:24:8.9"), PIPER, "engine piper has no vLLM path for this model"),
+        (simulated("RTX 4090:24:8.9"), replace(VLLM_SUPPORT, name="cv1", vllm=False),
+         "engine cv1 has no vLLM path for this model"),
+        (NO_GPU, VLLM_SUPPORT, f"no usable GPU: {NO_NVML_LIBRARY}"),
+        (real("T4:16:7.5", torch_cuda="12.1", tensorrt_version="10.3.0"), VLLM_SUPPORT, "vllm is not installed"),
+        (real("T4:16:7.5", vllm_version="0.9.0"), VLLM_SUPPORT,
+         "no usable GPU: torch is not installed as a CUDA build"),
+    ],
+)
+def test_vllm_not_tried_says_why(profile: HardwareProfile, support: EngineSupport, why: str) -> None:
+    result = plan(profile, support)
+    assert not any(c.vllm for c in result.candidates)
+    assert result.vllm_skipped == why
+
+
+def test_vllm_installed_on_a_real_profile_names_its_version() -> None:
+    profile = real("T4:16:7.5", torch_cuda="12.1", tensorrt_version="10.3.0", vllm_version="0.9.0",
+                   transformers_version="4.51.3")
+    first = plan(profile, VLLM_SUPPORT).candidates[0]
+    assert first.vllm and first.reason.startswith("vLLM 0.9.0 for the LLM on top of full")
+
+
+def test_vllm_follows_the_tier_a_tuning_profile_puts_first() -> None:
+    profile = simulated("T4:16:7.5")
+    result = plan(profile, VLLM_SUPPORT, tuning_for(profile, VLLM_SUPPORT))
+    assert [c.label for c in result.candidates[:3]] == ["jit_fp16 + vLLM", "jit_fp16", "full"]
+    assert result.candidates[0].reason.endswith("on top of jit_fp16; dropped for jit_fp16 alone if it fails")
+    measured_cpu = plan(profile, VLLM_SUPPORT, tuning_for(profile, VLLM_SUPPORT, best_tier="cpu"))
+    assert tiers(list(measured_cpu.candidates)) == ["cpu"]
+    assert measured_cpu.vllm_skipped == "the plan starts on cpu, and vLLM runs on CUDA only"
 
 
 def test_plan_uses_the_gpu_with_most_free_memory() -> None:

@@ -3,8 +3,9 @@
 The launcher probes before it starts any server child, so probing must be cheap and leave
 no trace: GPUs are read through NVML (nvidia-ml-py), which needs no CUDA context, and torch
 and TensorRT are found through package metadata and files, never imported (importing torch
-costs seconds and lets CUDA grab memory the child then cannot use). Only onnxruntime is
-imported, inside `probe()`, because its provider list is only known to the module itself.
+costs seconds and lets CUDA grab memory the child then cannot use; vllm and transformers are read
+from package metadata alone, for the same reason). Only onnxruntime is imported, inside `probe()`,
+because its provider list is only known to the module itself.
 
 Memory is counted in GiB and written "GB", as nvidia-smi users read it.
 """
@@ -64,6 +65,8 @@ class LibraryInfo:
     tensorrt_version: str | None = None  # "unknown" when the module exists without package metadata
     torch_version: str | None = None
     torch_cuda: str | None = None  # CUDA version torch was built for; None for CPU/ROCm builds
+    vllm_version: str | None = None  # vLLM for CosyVoice2/3's LLM; it only works with the transformers it was
+    transformers_version: str | None = None  # released with, so both are recorded
 
 
 @dataclass(frozen=True)
@@ -233,10 +236,11 @@ def parse_cpu_model(cpuinfo: str) -> str | None:
 
 
 def probe_libraries() -> LibraryInfo:
-    """Which acceleration libraries are installed, without importing torch or TensorRT."""
+    """Which acceleration libraries are installed, without importing torch, TensorRT or vLLM."""
     ort_version, providers = _onnxruntime_info()
     torch_version, torch_cuda = _torch_info()
-    return LibraryInfo(ort_version, providers, _tensorrt_version(), torch_version, torch_cuda)
+    return LibraryInfo(ort_version, providers, _tensorrt_version(), torch_version, torch_cuda,
+                       _distribution_version(("vllm",)), _distribution_version(("transformers",)))
 
 
 def _onnxruntime_info() -> tuple[str | None, tuple[str, ...]]:
@@ -361,6 +365,8 @@ def describe(profile: HardwareProfile) -> list[str]:
         lines.append(f"torch {libraries.torch_version} ({build})")
     else:
         lines.append("torch: not installed")
+    lines.append(", ".join(f"{name} {version}" if version else f"{name}: not installed" for name, version in
+                           (("vllm", libraries.vllm_version), ("transformers", libraries.transformers_version))))
     system = profile.platform
     lines.append(f"platform: {system.system} {system.release} {system.machine}, Python {system.python}")
     return lines + list(profile.notes)

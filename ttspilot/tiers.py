@@ -19,9 +19,17 @@ allocations are what a tier has to live with):
   an engine that does not say. GPU tiers need a CUDA runtime the engine can use the same way.
   Simulated profiles (--simulate_gpu) assume these libraries are present.
 
+A JIT flag the engine has no path for (CosyVoice3) rules no tier out: the engine runs the tier
+without it and reports the flag inactive. A tier that then runs exactly like another allowed tier
+that does not ask for JIT (CosyVoice3's jit_fp16 is its fp16) is skipped as that tier's duplicate.
+
 The first candidate is the best tier the rule allows; then every lower allowed tier in
 fallback order; `cpu` is always last. A measured tuning profile for the same fingerprint
 puts its best tier first and removes tiers that failed its quality check.
+
+vLLM (CosyVoice2/3's LLM) is an extra on top of a GPU tier, not a tier: when the engine has a
+vLLM path for the model, the first candidate is a GPU tier and vllm is installed (assumed for
+simulated profiles), that tier with vLLM goes first, and the launcher drops vLLM if it fails.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ttspilot.config import FALLBACK_ORDER, GPU_TIERS, TIERS, OptimizationConfig
@@ -45,9 +53,18 @@ MIN_FREE_GB: dict[str, float] = {"full": 8.0, "trt_fp16": 4.0, "jit_fp16": 2.0}
 class Candidate:
     tier: str
     reason: str
+    vllm: bool = False  # the tier with vLLM for the LLM (OptimizationConfig.load_vllm)
+
+    @property
+    def label(self) -> str:
+        return f"{self.tier} + vLLM" if self.vllm else self.tier
+
+    @property
+    def config(self) -> OptimizationConfig:
+        return replace(TIERS[self.tier], load_vllm=self.vllm)
 
     def __str__(self) -> str:
-        return f"{self.tier}: {self.reason}"
+        return f"{self.label}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -97,6 +114,7 @@ class TierPlan:
     skipped: tuple[Candidate, ...]  # tiers left out, each with why
     gpu: GpuInfo | None  # the GPU the GPU tiers run on (its index is the device id)
     tuning_note: str | None  # what became of the tuning profile, for the log
+    vllm_skipped: str | None = None  # why no candidate has vLLM; None when the first one does
 
 
 def tuning_fingerprint(profile: HardwareProfile, support: EngineSupport, model_hash: str = "") -> str:
@@ -112,18 +130,16 @@ def best_gpu(profile: HardwareProfile) -> GpuInfo | None:
 def plan(
     profile: HardwareProfile, support: EngineSupport, tuning: TuningProfile | None = None, *, model_hash: str = ""
 ) -> TierPlan:
-    """Ordered candidates, skipped tiers and the tuning verdict in one pass."""
+    """Ordered candidates (a vLLM one first where it can run), skipped tiers and the tuning verdict in one pass."""
     gpu = best_gpu(profile)
     no_gpu = _no_usable_gpu(profile, support, gpu)
-    skipped: list[Candidate] = []
-    allowed: list[str] = []
-    for tier in GPU_TIERS:
-        reasons = [f"no usable GPU: {no_gpu}"] if no_gpu else _cannot_honour(TIERS[tier], profile, support, gpu)
-        if reasons:
-            skipped.append(Candidate(tier, "skipped, " + "; ".join(reasons)))
-        else:
-            allowed.append(tier)
-    candidates = [Candidate(tier, _fallback_reason(TIERS[tier])) for tier in allowed]
+    verdicts = {tier: [f"no usable GPU: {no_gpu}"] if no_gpu else _cannot_honour(TIERS[tier], profile, support, gpu)
+                for tier in GPU_TIERS}
+    twins = _same_without_jit([tier for tier, reasons in verdicts.items() if not reasons], support)
+    skipped = [Candidate(tier, "skipped, " + ("; ".join(reasons) or f"{_no_jit(support)}: same as {twins[tier]}"))
+               for tier, reasons in verdicts.items() if reasons or tier in twins]
+    allowed = [tier for tier, reasons in verdicts.items() if not reasons and tier not in twins]
+    candidates = [Candidate(tier, _fallback_reason(TIERS[tier], support)) for tier in allowed]
     if candidates:
         candidates[0] = Candidate(allowed[0], _cold_start_reason(allowed[0], gpu, skipped))
     candidates.append(Candidate("cpu", f"no usable GPU: {no_gpu}" if no_gpu else "last resort: CPU"))
@@ -132,7 +148,42 @@ def plan(
         candidates, skipped, note = _apply_tuning(
             tuning, tuning_fingerprint(profile, support, model_hash), candidates, skipped
         )
-    return TierPlan(tuple(candidates), tuple(skipped), None if no_gpu else gpu, note)
+    vllm_skipped = _no_vllm(profile, support, no_gpu, candidates[0])
+    if vllm_skipped is None:
+        candidates.insert(0, Candidate(candidates[0].tier, _vllm_reason(profile, candidates[0].tier), vllm=True))
+    return TierPlan(tuple(candidates), tuple(skipped), None if no_gpu else gpu, note, vllm_skipped)
+
+
+def _same_without_jit(allowed: list[str], support: EngineSupport) -> dict[str, str]:
+    """Allowed tiers asking for JIT the engine lacks -> the allowed tier that runs the same without asking for it."""
+    if support.jit:
+        return {}
+    plain = {replace(TIERS[tier], tier=""): tier for tier in allowed if not TIERS[tier].load_jit}
+    return {tier: plain[key] for tier in allowed
+            if TIERS[tier].load_jit and (key := replace(TIERS[tier], tier="", load_jit=False)) in plain}
+
+
+def _no_jit(support: EngineSupport) -> str:
+    return f"engine {support.name} has no JIT path for this model"
+
+
+def _no_vllm(profile: HardwareProfile, support: EngineSupport, no_gpu: str | None, first: Candidate) -> str | None:
+    """Why the plan tries no vLLM candidate; None when it puts one before `first`."""
+    if not support.vllm:
+        return f"engine {support.name} has no vLLM path for this model"
+    if no_gpu:
+        return f"no usable GPU: {no_gpu}"
+    if TIERS[first.tier].device != "cuda":
+        return f"the plan starts on {first.tier}, and vLLM runs on CUDA only"
+    if not profile.simulated and profile.libraries.vllm_version is None:
+        return "vllm is not installed"
+    return None
+
+
+def _vllm_reason(profile: HardwareProfile, tier: str) -> str:
+    version = profile.libraries.vllm_version
+    which = f"vLLM {version}" if version else "vLLM (assumed installed for the simulated GPU)"
+    return f"{which} for the LLM on top of {tier}; dropped for {tier} alone if it fails"
 
 
 def _no_usable_gpu(profile: HardwareProfile, support: EngineSupport, gpu: GpuInfo | None) -> str | None:
@@ -166,8 +217,6 @@ def _cannot_honour(
             reasons.append(f"TensorRT needs compute capability >= {_cc(TRT_MIN_CC)}, GPU has {_cc(cc)}")
         elif not profile.simulated and (missing := _tensorrt_missing(profile, support)):
             reasons.append(missing)
-    if config.load_jit and not support.jit:
-        reasons.append(f"engine {support.name} has no JIT path")
     if config.fp16:
         if not support.fp16:
             reasons.append(f"engine {support.name} has no FP16 path")
@@ -211,11 +260,11 @@ def _band(tier: str) -> str:
     return f"{_gb(lower)}-{_gb(min(higher))} GB" if higher else f">= {_gb(lower)} GB"
 
 
-def _fallback_reason(config: OptimizationConfig) -> str:
+def _fallback_reason(config: OptimizationConfig, support: EngineSupport) -> str:
     parts = []
     if config.load_trt:
         parts.append(f"TensorRT x{config.trt_concurrent}")
-    if config.load_jit:
+    if config.load_jit and support.jit:
         parts.append("JIT")
     if config.fp16:
         parts.append("FP16")

@@ -35,6 +35,6 @@ def json_server() -> Iterator[str]:
 
 
 def test_canary_answer_that_is_not_audio_is_a_failure_with_a_reason(json_server):
-    reason = ServerChild([], json_server).canary()
-    assert reason is not None
-    assert reason.startswith("canary answer is not audio (application/json, 16 bytes)")
+    failure = ServerChild([], json_server).canary()
+    assert failure is not None and failure.canary_fault is None
+    assert failure.reason.startswith("canary answer is not audio (application/json, 16 bytes)")

@@ -100,7 +100,7 @@ def test_server_killed_after_ready_is_restarted_then_abandoned(launch):
     os.kill(second_pid, signal.SIGKILL)
     assert launcher.wait_exit() == 1
     crash = r"\d\d:\d\d:\d\d server exited with code -9 after being ready"
-    assert re.search(rf"tier cpu: 2 crashes within 300 s: {crash}; {crash}; no tier left", launcher.log())
+    assert re.search(rf"tier cpu failed: 2 crashes within 300 s: {crash}; {crash}; no tier left", launcher.log())
 
 
 def test_crash_while_a_restart_starts_counts_as_a_restart(launch):

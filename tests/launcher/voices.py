@@ -12,6 +12,16 @@ from ttspilot.engines.piper import embedded_voice
 
 def write_silent_voice(folder: Path, name: str = "silent") -> Path:
     """A valid model with Piper's inputs that answers 256 zero samples per phoneme: a canary must reject it."""
+    return _write_frame_voice(folder, name, [0.0] * 256)
+
+
+def write_overdriven_voice(folder: Path, name: str = "overdriven") -> Path:
+    """A model whose every sample is at full scale, like an FP16 overflow the engine clipped: canaries must reject it."""
+    return _write_frame_voice(folder, name, [1.0, -1.0] * 128)
+
+
+def _write_frame_voice(folder: Path, name: str, frame: list[float]) -> Path:
+    """A valid model with Piper's inputs that answers `frame` (256 samples) once per phoneme."""
     nodes = [
         helper.make_node("Shape", ["input"], ["shape"]),
         helper.make_node("Gather", ["shape", "one"], ["phonemes"], axis=0),
@@ -21,11 +31,11 @@ def write_silent_voice(folder: Path, name: str = "silent") -> Path:
     initializers = [
         helper.make_tensor("one", TensorProto.INT64, [1], [1]),
         helper.make_tensor("ones3", TensorProto.INT64, [3], [1, 1, 1]),
-        helper.make_tensor("frame", TensorProto.FLOAT, [1, 1, 1, 256], [0.0] * 256),
+        helper.make_tensor("frame", TensorProto.FLOAT, [1, 1, 1, len(frame)], frame),
     ]
     graph = helper.make_graph(
         nodes,
-        "silent_voice",
+        f"{name}_voice",
         [
             helper.make_tensor_value_info("input", TensorProto.INT64, ["batch", "phonemes"]),
             helper.make_tensor_value_info("input_lengths", TensorProto.INT64, ["batch"]),

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import soundfile
 
-from ttspilot.canary import CANARY_TEXT, judge_audio
+from ttspilot.canary import CANARY_TEXT, Fault, judge_audio
 from ttspilot.config import API_KEY_ENV, LAUNCH_TOKEN_ENV, LAUNCH_TOKEN_HEADER, LAUNCHER_PID_ENV
 from ttspilot.launcher.port import in_use
 from ttspilot.server.readiness import wait_until_ready
@@ -39,6 +39,14 @@ def free_loopback_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Failure:
+    """Why a server child did not come up, in one line, and what the canary found when its audio was the cause."""
+
+    reason: str
+    canary_fault: Fault | None = None  # from the canary itself, so nobody has to parse `reason`
+
+
 @dataclass
 class ServerChild:
     """A running fastapi_server.py with the arguments it was started with."""
@@ -50,6 +58,7 @@ class ServerChild:
     launch_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     process: subprocess.Popen = field(init=False)
     last_error: str = field(default="", init=False)
+    health: dict = field(default_factory=dict, init=False)  # the child's last /health answer
     _relay: threading.Thread = field(init=False)
 
     @classmethod
@@ -81,15 +90,16 @@ class ServerChild:
         self._relay.join(timeout=5)
         return f"exited with code {self.process.returncode}" + (f": {self.last_error}" if self.last_error else "")
 
-    def wait_ready(self, timeout: float) -> str | None:
+    def wait_ready(self, timeout: float) -> Failure | None:
         """None when /health says ready in time; otherwise why not (exit, canary, timeout).
 
         Raises PortUnavailable when a server that is not this child answers on its port.
         """
-        return wait_until_ready(
+        reason = wait_until_ready(
             self.url, timeout, exited=lambda: self.exit_reason() if self.process.poll() is not None else None,
-            headers={LAUNCH_TOKEN_HEADER: self.launch_token}, answered=self._require_own_child,
+            headers={LAUNCH_TOKEN_HEADER: self.launch_token}, answered=self._answered,
         )
+        return None if reason is None else Failure(reason, self.health.get("canary_fault"))
 
     def health_problem(self, timeout: float) -> str | None:
         """None while /health answers 200; otherwise its reason, or why it did not answer."""
@@ -102,30 +112,32 @@ class ServerChild:
             return None
         return f"/health answered {response.status_code}: {_json_object(response).get('reason', response.text[:200])}"
 
-    @staticmethod
-    def _require_own_child(response: httpx.Response) -> None:
-        if _json_object(response).get("launch_token") != "match":
+    def _answered(self, response: httpx.Response) -> None:
+        """Keep the child's /health answer; an answer from any other server is a port conflict."""
+        body = _json_object(response)
+        if body.get("launch_token") != "match":
             why = "answers for another server than the one this launcher started"
             raise in_use(response.url.host, response.url.port, why)
+        self.health = body
 
-    def canary(self) -> str | None:
+    def canary(self) -> Failure | None:
         """Ask the live server for the canary sentence and judge the audio it sends back."""
         headers = {"X-API-Key": self.api_key} if self.api_key else {}
         try:
             response = httpx.get(self.url + "/inference_sft", params={"tts_text": CANARY_TEXT}, headers=headers,
                                  timeout=60)
         except httpx.HTTPError as error:
-            return f"canary request failed: {error}"
+            return Failure(f"canary request failed: {error}")
         if response.status_code != 200:
-            return f"canary request answered {response.status_code}: {response.text[:200]}"
+            return Failure(f"canary request answered {response.status_code}: {response.text[:200]}")
         try:
             audio, rate = soundfile.read(io.BytesIO(response.content), dtype="float32")
         except soundfile.SoundFileError as error:
             kind = response.headers.get("content-type", "no content-type")
             why = getattr(error, "error_string", error)
-            return f"canary answer is not audio ({kind}, {len(response.content)} bytes): {why}"
+            return Failure(f"canary answer is not audio ({kind}, {len(response.content)} bytes): {why}")
         result = judge_audio(audio, rate)
-        return None if result.passed else f"canary failed: {result.reason}"
+        return None if result.passed else Failure(f"canary failed: {result.reason}", result.fault)
 
     def signal(self, signum: int) -> None:
         if self.process.poll() is None:

@@ -17,7 +17,7 @@ from ttspilot.hardware import probe
 from ttspilot.launcher.optimized import log_skipped
 from ttspilot.launcher.options import add_launch_flags, cannot_launch, launch_options, setup_logging
 from ttspilot.launcher.run import EXIT_CANNOT_LAUNCH, Supervisor
-from ttspilot.tiers import plan
+from ttspilot.tiers import Candidate, plan
 
 log = logging.getLogger("ttspilot.launcher")
 
@@ -41,4 +41,4 @@ def main(argv: list[str] | None = None) -> int:
             log_skipped(tier_plan.skipped)
             tiers = [tier for tier in tiers if tier not in {candidate.tier for candidate in tier_plan.skipped}]
     log.info("trying tiers in order: %s", " -> ".join(tiers))
-    return Supervisor(launch_options(args, passthrough)).run(tiers)
+    return Supervisor(launch_options(args, passthrough)).run([Candidate(tier, "fallback order") for tier in tiers])

@@ -12,9 +12,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ttspilot.config import default_cache_root
-from ttspilot.engines import engine_support
-from ttspilot.engines.base import EngineSupport
+from ttspilot.config import OptimizationConfig, default_cache_root
+from ttspilot.engines import engine_class
+from ttspilot.engines.base import Engine, EngineSupport
 from ttspilot.hardware import HardwareProfile, cuda_device_id, describe, probe, simulated_gpu, with_simulated_gpus
 from ttspilot.launcher.options import add_launch_flags, cannot_launch, launch_options, setup_logging
 from ttspilot.launcher.run import EXIT_CANNOT_LAUNCH, LaunchOptions, Supervisor, server_command
@@ -41,21 +41,40 @@ def load_tuning(profile: HardwareProfile, support: EngineSupport, model_hash: st
     return tuning
 
 
-def print_plan(profile: HardwareProfile, tier_plan: TierPlan, options: LaunchOptions) -> None:
-    """--dry_run: what would happen, including the exact server commands."""
+def print_plan(profile: HardwareProfile, tier_plan: TierPlan, options: LaunchOptions, engine: type[Engine],
+               model_dir: Path | None) -> None:
+    """--dry_run: what would happen, including the exact server commands and what each asks of the engine."""
     print("hardware:")
     for line in describe(profile):
         print(f"  {line}")
     print("candidates, in order:")
     for number, candidate in enumerate(tier_plan.candidates, 1):
         print(f"  {number}. {candidate}")
-        print(f"     $ {shlex.join(server_command(candidate.tier, options))}")
-    if tier_plan.skipped:
+        print(f"     $ {shlex.join(server_command(candidate, options))}")
+        for line in recipe_lines(engine, model_dir, candidate.config):
+            print(f"     {line}")
+    if tier_plan.skipped or tier_plan.vllm_skipped:
         print("skipped:")
         for candidate in tier_plan.skipped:
             print(f"  - {candidate}")
+        if tier_plan.vllm_skipped:
+            print(f"  - vLLM: skipped, {tier_plan.vllm_skipped}")
     if tier_plan.tuning_note:
         print(f"tuning: {tier_plan.tuning_note}")
+
+
+def recipe_lines(engine: type[Engine], model_dir: Path | None, config: OptimizationConfig) -> list[str]:
+    """The engine's own options for `config`, then each file they make it open (present or missing here) and each
+    tier flag it has no use for, with why; nothing is loaded."""
+    recipe = engine.tier_recipe(model_dir, config)
+    lines = [f"{engine.name}: " + " ".join(f"{flag}={value}" for flag, value in recipe.flags.items())]
+    lines += [f"  {'present' if path.exists() else 'missing'}  {_shown(path, model_dir)}" for path in recipe.files]
+    return lines + [f"  ignored  {flag}: {why}" for flag, why in recipe.ignored.items()]
+
+
+def _shown(path: Path, model_dir: Path | None) -> str:
+    """A model file by its name in the model folder, as upstream's docs name it; anything else in full."""
+    return str(path.relative_to(model_dir)) if model_dir is not None and path.is_relative_to(model_dir) else str(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,21 +102,22 @@ def main(argv: list[str] | None = None) -> int:
             profile = with_simulated_gpus(profile, [simulated_gpu(spec) for spec in args.simulate_gpu])
         except ValueError as error:
             parser.error(str(error))
-    support = engine_support(args.model_dir)  # cannot_launch checked that an engine serves the folder
+    engine = engine_class(args.model_dir)  # cannot_launch checked that an engine serves the folder
+    support = engine.support_for(args.model_dir)
     from ttspilot.bench.profile import model_hash  # imported here: ttspilot.bench imports this module
 
     voice_hash = model_hash(args.model_dir)
     if args.benchmark and not args.dry_run:
         from ttspilot.bench.cli import benchmark_for_launch
 
-        benchmark_for_launch([candidate.tier for candidate in plan(profile, support).candidates],
+        benchmark_for_launch([candidate.tier for candidate in plan(profile, support).candidates if not candidate.vllm],
                              args.model_dir)
     tier_plan = plan(profile, support, load_tuning(profile, support, voice_hash), model_hash=voice_hash)
     if tier_plan.gpu is not None:
         device_id = cuda_device_id(tier_plan.gpu.index)  # CUDA numbering, which CUDA_VISIBLE_DEVICES changes
         options = replace(options, server_args=(*options.server_args, "--device_id", str(device_id)))
     if args.dry_run:
-        print_plan(profile, tier_plan, options)
+        print_plan(profile, tier_plan, options, engine, args.model_dir)
         return 0
 
     for line in describe(profile):
@@ -105,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     if tier_plan.tuning_note:
         log.info("tuning: %s", tier_plan.tuning_note)
     log_skipped(tier_plan.skipped)
+    if tier_plan.vllm_skipped:
+        log.info("plan: vLLM skipped, %s", tier_plan.vllm_skipped)
     for candidate in tier_plan.candidates:
         log.info("plan: try %s", candidate)
     if args.no_precompile:
@@ -113,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("precompile: skipped: engine %s builds its caches as it loads", support.name)
     else:
         precompile(tier_plan.candidates[0].tier, args.model_dir, force=args.precompile)
-    return Supervisor(options).run([candidate.tier for candidate in tier_plan.candidates])
+    return Supervisor(options).run(tier_plan.candidates)
 
 
 def log_skipped(skipped: tuple[Candidate, ...]) -> None:

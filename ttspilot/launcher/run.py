@@ -1,7 +1,10 @@
-"""Try tiers in order; supervise the one that comes up; fall back when it keeps failing.
+"""Try candidates in order; supervise the one that comes up; fall back when it keeps failing.
 
 A candidate fails when its process exits, readiness times out, or the canary's audio is
-NaN, infinite, silent or not audio at all. A healthy server is never killed for staying up;
+NaN, infinite, silent, clipped or not audio at all. What comes next (`after_failure`): a
+candidate with vLLM that fails is retried as its tier alone; an FP16 tier whose canary finds
+NaN, silence or clipping rules out every FP16 tier left, and the next FP32 tier is tried;
+anything else moves to the next candidate. A healthy server is never killed for staying up;
 one that dies after being ready is restarted on the same tier, and so is one whose /health
 fails `unhealthy_after` checks in a row (an engine call stuck past --call_timeout: only a new
 process frees it) and a restart that dies while starting, until more than `max_restarts`
@@ -18,12 +21,14 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
-from ttspilot.config import TIERS
-from ttspilot.launcher.child import SERVER_SCRIPT, ServerChild
+from ttspilot.canary import PRECISION_FAULTS
+from ttspilot.launcher.child import SERVER_SCRIPT, Failure, ServerChild
 from ttspilot.launcher.port import PortUnavailable, check_port_free
+from ttspilot.tiers import Candidate
 
 log = logging.getLogger("ttspilot.launcher")
 
@@ -44,11 +49,28 @@ class LaunchOptions:
     api_key: str | None = field(default=None, repr=False)  # reaches the child through its environment
 
 
-def server_command(tier: str, options: LaunchOptions) -> list[str]:
-    """The exact command that starts one tier; printed by --dry_run."""
-    command = [sys.executable, str(SERVER_SCRIPT), *TIERS[tier].cli_args(), "--host", options.host]
+def server_command(candidate: Candidate, options: LaunchOptions) -> list[str]:
+    """The exact command that starts one candidate; printed by --dry_run."""
+    command = [sys.executable, str(SERVER_SCRIPT), *candidate.config.cli_args(), "--host", options.host]
     command += ["--port", str(options.port), *options.server_args]
     return command + ([] if options.canary else ["--no_canary"])
+
+
+def after_failure(failed: Candidate, failure: Failure, remaining: Sequence[Candidate]) -> tuple[list[Candidate], str]:
+    """The candidates left to try after `failed` failed, and the one log line that says what comes next and why."""
+    if failed.vllm:
+        alone = next((c for c in remaining if c.tier == failed.tier and not c.vllm), None)
+        rest = [c for c in remaining if c is not alone]
+        line = f"vLLM dropped: {failure.reason}; trying {failed.tier} without it"
+        return [alone or Candidate(failed.tier, "vLLM dropped"), *rest], line
+    fp32 = [c for c in remaining if not c.config.fp16]
+    if failed.config.fp16 and failure.canary_fault in PRECISION_FAULTS and fp32:
+        skipping = [c.label for c in remaining if c.config.fp16]
+        line = (f"FP16 failed the canary on {failed.label} ({failure.reason.removeprefix('canary failed: ')}): "
+                f"falling back to FP32, next {fp32[0].label}")
+        return fp32, line + (f" (skipping {', '.join(skipping)})" if skipping else "")
+    return list(remaining), f"tier {failed.label} failed: {failure.reason}; " + (
+        "trying the next tier" if remaining else "no tier left")
 
 
 @dataclass(frozen=True)
@@ -98,14 +120,19 @@ class Supervisor:
         if self.child is not None:
             self.child.signal(signal.SIGTERM)  # uvicorn's graceful path; SIGINT makes it re-raise KeyboardInterrupt
 
-    def run(self, tiers: list[str]) -> int:
-        """Serve on the first tier that works; return the exit code for the launcher."""
+    def run(self, candidates: Sequence[Candidate]) -> int:
+        """Serve on the first candidate that works; return the exit code for the launcher."""
         previous = {sig: signal.signal(sig, self._forward) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            for number, tier in enumerate(tiers, 1):
-                code = self._serve_tier(tier, last=number == len(tiers))
-                if code is not None:
-                    return code
+            remaining = list(candidates)
+            while remaining:
+                candidate = remaining.pop(0)
+                outcome = self._serve(candidate)
+                if not isinstance(outcome, Failure):
+                    return outcome
+                self.failures.append(f"{candidate.label}: {outcome.reason}")
+                remaining, line = after_failure(candidate, outcome, remaining)
+                log.warning("%s", line)
             log.error("no tier came up; failures: %s", " | ".join(self.failures) or "none tried")
             return 1
         except PortUnavailable as error:
@@ -117,46 +144,44 @@ class Supervisor:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
-    def _start(self, tier: str) -> str | None:
-        """Start the tier and check it; None when it is live, else the failure reason.
+    def _start(self, candidate: Candidate) -> Failure | None:
+        """Start the candidate and check it; None when it is live, else why it failed.
 
         Raises PortUnavailable when the port is taken before the start or turns out taken after a failed one.
         """
         check_port_free(self.options.host, self.options.port)
         url = f"http://{self.options.host}:{self.options.port}"
-        child = ServerChild(server_command(tier, self.options), url, api_key=self.options.api_key)
-        log.info("tier %s: starting %s", tier, " ".join(child.command[1:]))
+        child = ServerChild(server_command(candidate, self.options), url, api_key=self.options.api_key)
+        log.info("tier %s: starting %s", candidate.label, " ".join(child.command[1:]))
         started = time.monotonic()
         child.start()
         self.child = child  # from here on, run() stops it however the launch ends
         if self.stopping:  # a signal came before there was a child to forward it to
             child.signal(signal.SIGTERM)
-        reason = child.wait_ready(self.options.ready_timeout)
-        if reason is None and self.options.canary and not self.stopping:
-            reason = child.canary()
-        if reason is not None:
+        failure = child.wait_ready(self.options.ready_timeout)
+        if failure is None and self.options.canary and not self.stopping:
+            failure = child.canary()
+        if failure is not None:
             child.stop()
             if not self.stopping:
                 check_port_free(self.options.host, self.options.port)
-            return reason
-        log.info("tier %s: ready in %.1f s, serving on %s (pid %d)", tier, time.monotonic() - started, url,
+            return failure
+        log.info("tier %s: ready in %.1f s, serving on %s (pid %d)", candidate.label, time.monotonic() - started, url,
                  child.process.pid)
         return None
 
-    def _serve_tier(self, tier: str, last: bool) -> int | None:
-        """Exit code when serving ended for good; None to move to the next tier."""
+    def _serve(self, candidate: Candidate) -> int | Failure:
+        """Exit code when serving ended for good; the failure when the next candidate should be tried."""
         budget = RestartBudget(self.options.max_restarts, self.options.restart_window)
-        next_step = "no tier left" if last else "trying the next tier"
+        tier = candidate.label
         was_ready = False
         while not self.stopping:
-            reason = self._start(tier)
+            failure = self._start(candidate)
             if self.stopping:
-                return 0 if reason is None else 130
-            if reason is not None and not was_ready:
-                self.failures.append(f"{tier}: {reason}")
-                log.warning("tier %s failed: %s; %s", tier, reason, next_step)
-                return None
-            if reason is None:
+                return 0 if failure is None else 130
+            if failure is not None and not was_ready:
+                return failure
+            if failure is None:
                 was_ready = True
                 unhealthy = self._watch_health()
                 self.child.stop()  # SIGTERM, then SIGKILL after a grace: a stuck server may never exit by itself
@@ -167,11 +192,9 @@ class Supervisor:
                 cause = (f"server unhealthy after being ready ({unhealthy})" if unhealthy is not None
                          else f"server {self.child.exit_reason()} after being ready")
             else:
-                cause = f"restart failed: {reason}"
+                cause = f"restart failed: {failure.reason}"
             if not budget.allows_restart_after(cause):
-                self.failures.append(f"{tier}: {budget.summary()}")
-                log.warning("tier %s: %s; %s", tier, budget.summary(), next_step)
-                return None
+                return Failure(budget.summary())
             log.warning("tier %s: %s; restarting (%s)", tier, cause, budget.usage())
         return 130
 

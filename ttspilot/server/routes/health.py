@@ -43,6 +43,7 @@ def _health(request: Request) -> JSONResponse:
         body["reason"] = stuck or state.not_ready_reason
     if state.canary is not None:
         body["canary"] = state.canary.reason
+        body["canary_fault"] = state.canary.fault  # null when it passed; the launcher's FP16 fallback reads it
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
