@@ -170,3 +170,13 @@ def test_piper_dry_run_shows_only_its_flags():
     output = dry_run("--simulate_gpu", "T4:16:7.5")
     assert recipes(output)["full"] == ["piper: load_trt=True load_jit=True fp16=True trt_concurrent=2"]
     assert "  - vLLM: skipped, engine piper has no vLLM path for this model" in output
+
+
+@pytest.mark.parametrize("script", ["start_optimized_server.py", "start_fallback_server.py"])
+@pytest.mark.parametrize("flag", [["--load_vllm"], ["--tier", "jit"], ["--fp16"]])
+def test_launchers_refuse_tier_flags_they_set_per_candidate(script, flag):
+    """A passed-through tier flag would reach every candidate: --load_vllm would make the cpu tier fail."""
+    result = subprocess.run([sys.executable, str(REPO / script), "--port", "1", *flag], capture_output=True, text=True,
+                            timeout=60, cwd=REPO)
+    assert result.returncode == 2
+    assert f"{flag[0]}: the launcher sets these per tier" in result.stdout + result.stderr

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force_config", choices=list(TIERS), help="start this one tier, no fallback")
     args, passthrough = parser.parse_known_args(argv)
     setup_logging()
-    if problem := cannot_launch(args):
+    if problem := cannot_launch(args, passthrough=passthrough):
         log.error("%s", problem)
         return EXIT_CANNOT_LAUNCH
     tiers = [args.force_config] if args.force_config else list(FALLBACK_ORDER)

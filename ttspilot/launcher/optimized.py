@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--benchmark", action="store_true", help="benchmark the tiers first and use the result")
     args, passthrough = parser.parse_known_args(argv)
     setup_logging()
-    if problem := cannot_launch(args, check_port=not args.dry_run):
+    if problem := cannot_launch(args, check_port=not args.dry_run, passthrough=passthrough):
         log.error("%s", problem)
         return EXIT_CANNOT_LAUNCH
     options = launch_options(args, passthrough)

@@ -50,8 +50,17 @@ def launch_options(args: argparse.Namespace, passthrough: list[str]) -> LaunchOp
     )
 
 
-def cannot_launch(args: argparse.Namespace, check_port: bool = True) -> str | None:
+# Server flags that make a tier: each candidate sets its own, so a passed-through one would break the others
+# (--load_vllm on the cpu candidate, --tier on every one).
+TIER_FLAGS = ("--tier", "--load_trt", "--load_jit", "--fp16", "--trt_concurrent", "--device", "--load_vllm")
+
+
+def cannot_launch(args: argparse.Namespace, check_port: bool = True, passthrough: list[str] = ()) -> str | None:
     """Why no tier could start with these flags (no such --model_dir, port taken), in one line; None when none."""
+    chosen = [arg.split("=")[0] for arg in passthrough if arg.split("=")[0] in TIER_FLAGS]
+    if chosen:
+        return (f"{', '.join(chosen)}: the launcher sets these per tier (vLLM included, when it can run); "
+                "to force one configuration run fastapi_server.py with them")
     if args.model_dir is not None and not args.model_dir.is_dir():
         return f"--model_dir {args.model_dir}: no such folder"
     try:
