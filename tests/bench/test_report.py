@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -13,6 +14,7 @@ from ttspilot.bench.report import (
     PASSED,
     REFERENCE,
     Row,
+    first_audio_note,
     frame,
     grade,
     reasons,
@@ -86,6 +88,14 @@ def test_csv_json_and_chart_are_written(tmp_path):
     pytest.importorskip("matplotlib")
     assert write_chart(ROWS, tmp_path / "chart.png").startswith("chart: ")
     assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_first_audio_says_whether_the_engine_streams_inside_a_sentence():
+    streaming = [replace(row, streaming=True) if row.status == "ran" else row for row in ROWS]
+    assert "streams inside a sentence" in first_audio_note(streaming)
+    assert "yields whole segments" in first_audio_note([replace(row, streaming=False) for row in ROWS])
+    assert first_audio_note(ROWS[:2]) is None  # nothing ran
+    assert {"first_audio_s", "streaming"} <= set(frame(streaming).columns)
 
 
 def test_chart_is_skipped_with_a_message_without_matplotlib(tmp_path, monkeypatch):

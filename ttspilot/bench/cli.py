@@ -2,6 +2,7 @@
 
     python benchmark_performance.py --test_all --quick       # every configuration, short run
     python benchmark_performance.py --tier jit_fp16          # one tier (plus the cpu reference)
+    python benchmark_performance.py --model_dir CosyVoice2-0.5B --cosyvoice_root ~/CosyVoice   # a CosyVoice model
     python benchmark_performance.py --server http://127.0.0.1:9234 --api sft --concurrency 1 2 4 --duration 20
 
 Without a configuration flag it measures the tiers start_optimized_server.py would try here,
@@ -28,6 +29,7 @@ from ttspilot.bench.report import (
     Recommendation,
     Row,
     build_rows,
+    first_audio_note,
     frame,
     load_table,
     reasons,
@@ -38,9 +40,9 @@ from ttspilot.bench.report import (
 )
 from ttspilot.bench.runner import all_configurations, run_all, with_skip_reasons
 from ttspilot.bench.texts import TEXT_SETS, read_texts
-from ttspilot.config import TIERS, OptimizationConfig, config_from_flags
+from ttspilot.config import TIERS, OptimizationConfig, ServerSettings, config_from_flags
 from ttspilot.engines import engine_support
-from ttspilot.engines.base import EngineLoadError
+from ttspilot.engines.base import EngineLoadError, LoadOptions
 from ttspilot.hardware import describe, probe
 from ttspilot.tiers import plan
 
@@ -60,12 +62,21 @@ class BenchOptions:
     concurrency: tuple[int, ...] = (1, 2)
     output_dir: Path | None = None  # None: benchmarks/<timestamp>/
     model_dir: Path | None = None
+    load: LoadOptions = LoadOptions()  # as the server takes them: --cosyvoice_root, --voices
+
+
+def server_load_options(cosyvoice_root: Path | None = None, voices: Path | None = None) -> LoadOptions:
+    """The engine's load options as the server builds them: flags first, then its TTSPILOT_* environment."""
+    settings = ServerSettings()
+    return LoadOptions(cosyvoice_root or settings.cosyvoice_root, voices or settings.voices,
+                       settings.vllm_gpu_memory_utilization)
 
 
 @dataclass(frozen=True)
 class BenchRun:
     rows: list[Row]
     reference: str | None
+    sampled: bool  # the engine samples (no deterministic options): tiers were checked on their own audio only
     recommendation: Recommendation | None
     profile: ProfileOutcome
     files: list[Path]
@@ -91,9 +102,12 @@ def run_benchmark(options: BenchOptions) -> BenchRun:
         repeats=options.repeats or (QUICK_REPEATS if options.quick else REPEATS),
         concurrency=options.concurrency, throughput_seconds=QUICK_THROUGHPUT_S if options.quick else THROUGHPUT_S,
         texts=options.texts, language=options.language, quick=options.quick, model_dir=options.model_dir,
+        load=options.load,
     )
     outcomes = run_all(with_skip_reasons(configs, hardware, support), spec, output_dir / "runs")
-    reference, verdicts = assess([o.measurement for o in outcomes if o.status == "ran" and o.measurement])
+    measured = [o.measurement for o in outcomes if o.status == "ran" and o.measurement]
+    reference, verdicts = assess(measured)
+    sampled = any(not measurement.deterministic for measurement in measured)
     rows = build_rows(outcomes, verdicts, reference)
     recommendation = recommend(rows)
     profile = save_profile(rows, recommend(rows, launchable=True), hardware, support, options.model_dir)
@@ -103,22 +117,30 @@ def run_benchmark(options: BenchOptions) -> BenchRun:
         "fingerprint": profile_fingerprint(hardware, support, options.model_dir),
         "options": {"repeats": spec.repeats, "quick": spec.quick, "concurrency": list(spec.concurrency),
                     "throughput_seconds": spec.throughput_seconds, "language": spec.language,
-                    "texts": options.texts, "model_dir": spec.model_dir and str(spec.model_dir)},
+                    "texts": options.texts, "model_dir": spec.model_dir and str(spec.model_dir),
+                    "cosyvoice_root": spec.load.cosyvoice_root and str(spec.load.cosyvoice_root),
+                    "voices": spec.load.voices_file and str(spec.load.voices_file)},
         "reference": reference,
+        "sampled_synthesis": sampled,
         "recommendation": recommendation and asdict(recommendation),
         "tuning_profile": {"path": profile.path and str(profile.path), "message": profile.message},
     }
     files = write_files(frame(rows), output_dir, "results", summary)
     chart = write_chart(rows, output_dir / "chart.png")
-    return BenchRun(rows, reference, recommendation, profile, files, chart)
+    return BenchRun(rows, reference, sampled, recommendation, profile, files, chart)
 
 
 def report_lines(run: BenchRun) -> list[str]:
     """What the operator reads after the progress bar: table, reasons, recommendation, where things went."""
     lines = [table(run.rows), ""]
     lines += [f"  {line}" for line in reasons(run.rows)]
-    if run.reference:
+    if run.reference and run.sampled:
+        lines.append(f"quality reference: {run.reference}, but synthesis is sampled: every configuration was "
+                     "checked on its own audio (finite, audible, plausible length), none compared with it")
+    elif run.reference:
         lines.append(f"quality reference: {run.reference} (deterministic synthesis, same texts)")
+    if note := first_audio_note(run.rows):
+        lines.append(note)
     if run.recommendation:
         lines.append(f"recommended: {run.recommendation.configuration} -- {run.recommendation.reason}")
     else:
@@ -127,10 +149,11 @@ def report_lines(run: BenchRun) -> list[str]:
     return lines
 
 
-def benchmark_for_launch(tiers: list[str], model_dir: Path | None) -> None:
+def benchmark_for_launch(tiers: list[str], model_dir: Path | None, load: LoadOptions | None = None) -> None:
     """start_optimized_server.py --benchmark: a quick run over the launcher's candidate tiers; the launcher
-    then reads the tuning profile it wrote like any other."""
-    run = run_benchmark(BenchOptions(configs=tuple(TIERS[tier] for tier in tiers), quick=True, model_dir=model_dir))
+    then reads the tuning profile it wrote like any other. `load`: the server's own (default: its environment)."""
+    run = run_benchmark(BenchOptions(configs=tuple(TIERS[tier] for tier in tiers), quick=True, model_dir=model_dir,
+                                     load=load or server_load_options()))
     table_text, *rest = report_lines(run)
     print(table_text, file=sys.stderr)
     for line in filter(None, rest):
@@ -152,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--trt_concurrent", type=int)
     what.add_argument("--device", choices=["cuda", "cpu"])
     what.add_argument("--model_dir", type=Path, help="model folder; default: the embedded voice")
+    what.add_argument("--cosyvoice_root", type=Path,
+                      help="official CosyVoice checkout each measured process loads, as the server's flag "
+                      "(default: $TTSPILOT_COSYVOICE_ROOT, else an importable cosyvoice package)")
+    what.add_argument("--voices", type=Path, metavar="FILE",
+                      help="zero-shot voices to register, as the server's flag (CosyVoice models without built-in "
+                      "speakers need one; default: $TTSPILOT_VOICES)")
     how = parser.add_argument_group("how")
     how.add_argument("--repeats", type=int, help=f"measured repeats per text (default {REPEATS}; --quick: {QUICK_REPEATS})")
     how.add_argument("--quick", action="store_true", help="fewer repeats, short and medium texts, shorter throughput runs")
@@ -200,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             configs=configs, repeats=args.repeats, quick=args.quick, texts=texts, language=args.language,
             concurrency=tuple(range(1, levels[0] + 1)) if len(levels) == 1 else tuple(levels),
             output_dir=args.output_dir, model_dir=args.model_dir,
+            load=server_load_options(args.cosyvoice_root, args.voices),
         ))
     except EngineLoadError as error:
         parser.error(f"--model_dir: {error.reason}")

@@ -4,7 +4,9 @@ A fresh process per configuration keeps memory, ONNX Runtime arenas and GPU stat
 leaking into the next one, and makes peak RSS mean "what this tier needs". Synthesis runs
 through the server's own pipeline (splitting, worker pool sized by the tier), so RTF, time
 to first audio and throughput are what a client of the server would see, minus HTTP.
-All synthesis is deterministic (no noise) so the quality guard can compare audio.
+Synthesis uses the engine's deterministic options (Piper: no noise) so the quality guard can
+compare audio; an engine without them (CosyVoice samples its speech tokens) is recorded as such.
+The engine is loaded with the same `LoadOptions` the server takes (CosyVoice: `--cosyvoice_root`).
 
 The parent reads progress from stdout, one line per step: `ttspilot-bench {"steps": N}`
 first, then `ttspilot-bench {"step": "..."}`; everything else goes to stderr.
@@ -32,7 +34,7 @@ from ttspilot.bench.texts import builtin_texts, language_of
 from ttspilot.canary import CANARY_TEXT
 from ttspilot.config import OptimizationConfig, ServerSettings
 from ttspilot.engines import load_engine
-from ttspilot.engines.base import Engine, EngineInfo, EngineLoadError
+from ttspilot.engines.base import Engine, EngineInfo, EngineLoadError, LoadOptions
 from ttspilot.server.pipeline import SynthesisJob, SynthesisPipeline
 from ttspilot.server.stats import StatsRecorder
 
@@ -53,9 +55,12 @@ class MeasureSpec:
     language: str = "auto"  # auto | en | zh, for the built-in set
     quick: bool = False  # built-in set: short and medium only
     model_dir: Path | None = None
+    load: LoadOptions = LoadOptions()  # what the server would load the engine with besides folder and tier
 
     def to_json(self) -> str:
-        data = asdict(self) | {"audio_dir": str(self.audio_dir), "model_dir": self.model_dir and str(self.model_dir)}
+        load = {name: str(value) if isinstance(value, Path) else value for name, value in asdict(self.load).items()}
+        data = asdict(self) | {"audio_dir": str(self.audio_dir), "model_dir": self.model_dir and str(self.model_dir),
+                               "load": load}
         return json.dumps(data)
 
     @classmethod
@@ -66,7 +71,15 @@ class MeasureSpec:
             "audio_dir": Path(data["audio_dir"]),
             "concurrency": tuple(data["concurrency"]),
             "model_dir": data["model_dir"] and Path(data["model_dir"]),
+            "load": load_options_from_dict(data["load"]),
         })
+
+
+def load_options_from_dict(data: dict[str, Any]) -> LoadOptions:
+    """Inverse of the JSON form in `MeasureSpec.to_json`: paths back to `Path`."""
+    paths = {"cosyvoice_root", "voices_file"}
+    return LoadOptions(**{name: Path(value) if name in paths and value is not None else value
+                          for name, value in data.items()})
 
 
 @dataclass
@@ -79,6 +92,8 @@ class Measurement:
     load_s: float | None = None
     rtf: dict[str, list[float]] = field(default_factory=dict)  # text name -> one RTF per repeat
     first_audio_s: dict[str, list[float]] = field(default_factory=dict)  # text name -> streamed TTFA per repeat
+    streaming: bool = False  # the engine yields chunks inside a sentence: first audio is its first streamed chunk
+    deterministic: bool = True  # the same text gives the same audio (the engine has deterministic options)
     throughput: dict[int, float] = field(default_factory=dict)  # clients -> audio seconds per wall second
     peak_rss_mb: float | None = None
     peak_gpu_mb: float | None = None
@@ -253,7 +268,7 @@ def measure(spec: MeasureSpec, progress: Progress) -> Measurement:
     with GpuMemoryWatcher() as gpu:
         started = time.perf_counter()
         try:
-            engine = load_engine(spec.model_dir, spec.config)
+            engine = load_engine(spec.model_dir, spec.config, spec.load)
         except EngineLoadError as error:
             result.error = error.reason
             return result
@@ -265,6 +280,7 @@ def measure(spec: MeasureSpec, progress: Progress) -> Measurement:
         progress.total(2 + len(texts) * spec.repeats + len(spec.concurrency))
         progress.step("load")
         result.texts, result.sample_rate, result.engine_info = texts, engine.sample_rate, engine.info()
+        result.streaming, result.deterministic = engine.capabilities.streaming, bool(engine.deterministic_options)
         asyncio.run(_run(engine, spec, texts, result, progress))
     result.peak_rss_mb, result.peak_gpu_mb = peak_rss_mb(), gpu.peak_mb
     return result

@@ -41,7 +41,8 @@ class Row:
     load_s: float | None = None
     rtf_median: float | None = None
     rtf_p90: float | None = None
-    first_audio_s: float | None = None
+    first_audio_s: float | None = None  # median time to the first chunk of a streamed call
+    streaming: bool | None = None  # the engine streams inside a sentence (first audio is a chunk of one)
     throughput: dict[int, float] = field(default_factory=dict)  # clients -> audio seconds per second
     peak_rss_mb: float | None = None
     peak_gpu_mb: float | None = None
@@ -94,6 +95,7 @@ def _row(outcome: Outcome, verdict: QualityCheck | None, reference: str | None) 
         rtf_median=rtf_median,
         rtf_p90=float(np.percentile(rtfs, 90)),
         first_audio_s=statistics.median(first_audio),
+        streaming=measured.streaming,
         throughput=dict(measured.throughput),
         peak_rss_mb=measured.peak_rss_mb,
         peak_gpu_mb=measured.peak_gpu_mb,
@@ -144,6 +146,18 @@ def recommend(rows: list[Row], *, launchable: bool = False) -> Recommendation | 
     if failed:
         reason += f"; never recommended: {', '.join(failed)} (FAILED QUALITY)"
     return Recommendation(pick.configuration, pick.tier, pick.rtf_median, reason)
+
+
+def first_audio_note(rows: list[Row]) -> str | None:
+    """What "first audio s" measured: engines that stream inside a sentence yield a chunk of one."""
+    ran = [row for row in rows if row.status == "ran"]
+    if not ran:
+        return None
+    if all(row.streaming for row in ran):
+        return ("first audio s: median time to the first chunk of a streamed call; the engine streams inside a "
+                "sentence, so a sentence longer than one chunk starts before it is fully synthesized")
+    return ("first audio s: median time to the first chunk of a streamed call; the engine yields whole segments, "
+            "so that chunk is the first (short) segment")
 
 
 def concurrency_levels(rows: list[Row]) -> list[int]:

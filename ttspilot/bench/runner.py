@@ -2,8 +2,8 @@
 
 `--test_all` covers every combination of the TRT, JIT and FP16 flags on CUDA (the TRT ones
 with trt_concurrent 1 and 2), plus `cpu` and `cpu+jit` (the CPU with the ahead-of-time
-optimized graph). Configurations this machine cannot run are listed as skipped with the
-tier policy's reason; the rest run one after another, each in its own process.
+optimized graph). Configurations this machine or this model cannot run are listed as skipped
+with the tier policy's reason; the rest run one after another, each in its own process.
 """
 
 from __future__ import annotations
@@ -75,21 +75,30 @@ def all_configurations() -> list[OptimizationConfig]:
 def with_skip_reasons(
     configs: Iterable[OptimizationConfig], hardware: HardwareProfile, support: EngineSupport
 ) -> list[BenchConfig]:
-    """Skip what the tier policy rules out here: every CUDA configuration without a usable GPU, and named
-    GPU tiers the policy skips (compute capability, libraries, free memory). Other configurations are tried:
+    """Skip what the tier policy rules out here: every CUDA configuration without a usable GPU, named
+    GPU tiers the policy skips (compute capability, libraries, free memory), and any configuration asking
+    for a path the engine has none of for this model (JIT on CosyVoice3). Other configurations are tried:
     an engine that cannot honour them says why when it loads."""
     tier_plan = plan(hardware, support)
     skipped = {candidate.tier: candidate.reason.removeprefix("skipped, ") for candidate in tier_plan.skipped}
     no_gpu = next(iter(skipped.values()), "no usable GPU") if tier_plan.gpu is None else None
     rows = []
     for config in configs:
+        lacking = "; ".join(engine_lacks(config, support)) or None
         if config.device == "cpu":
-            rows.append(BenchConfig(config))
+            rows.append(BenchConfig(config, lacking))
         elif tier_plan.gpu is None or config.tier in skipped:
             rows.append(BenchConfig(config, no_gpu or skipped[config.tier]))
-        else:
-            rows.append(BenchConfig(replace(config, device_id=tier_plan.gpu.index)))  # the GPU the plan picked
+        else:  # on the GPU the plan picked
+            rows.append(BenchConfig(replace(config, device_id=tier_plan.gpu.index), lacking))
     return rows
+
+
+def engine_lacks(config: OptimizationConfig, support: EngineSupport) -> list[str]:
+    """The flags of `config` the engine has no path for, worded as the tier policy words them."""
+    paths = (("TensorRT", config.load_trt, support.trt), ("JIT", config.load_jit, support.jit),
+             ("FP16", config.fp16, support.fp16))
+    return [f"engine {support.name} has no {name} path" for name, wanted, present in paths if wanted and not present]
 
 
 def run_all(bench_configs: list[BenchConfig], spec: MeasureSpec, work_dir: Path) -> list[Outcome]:
