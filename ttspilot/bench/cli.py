@@ -93,7 +93,7 @@ def run_benchmark(options: BenchOptions) -> BenchRun:
     Raises EngineLoadError when no engine serves `options.model_dir`."""
     hardware = probe()
     support = engine_support(options.model_dir)
-    configs = list(options.configs or [TIERS[c.tier] for c in plan(hardware, support).candidates])
+    configs = list(options.configs or [TIERS[c.tier] for c in plan(hardware, support).candidates if not c.vllm])
     if not any(config.tier in REFERENCE_ORDER for config in configs):
         configs.insert(0, TIERS["cpu"])  # the quality guard needs a reference to compare with
     output_dir = options.output_dir or default_output_dir()

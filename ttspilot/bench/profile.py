@@ -51,7 +51,7 @@ def save_profile(
     model_dir: Path | None,
 ) -> ProfileOutcome:
     """Write `best` (the fastest named tier that passed quality), the measured RTFs and the tiers that failed quality."""
-    planned = [candidate.tier for candidate in plan(hardware, support).candidates]
+    planned = [candidate.tier for candidate in plan(hardware, support).candidates if not candidate.vllm]
     missing = [tier for tier in planned if tier not in {row.tier for row in rows}]
     if missing:
         return ProfileOutcome(

@@ -98,7 +98,10 @@ def engine_lacks(config: OptimizationConfig, support: EngineSupport) -> list[str
     """The flags of `config` the engine has no path for, worded as the tier policy words them."""
     paths = (("TensorRT", config.load_trt, support.trt), ("JIT", config.load_jit, support.jit),
              ("FP16", config.fp16, support.fp16))
-    return [f"engine {support.name} has no {name} path" for name, wanted, present in paths if wanted and not present]
+    lacks = [f"engine {support.name} has no {name} path" for name, wanted, present in paths if wanted and not present]
+    if config.device == "cpu" and config.load_jit and support.jit and not support.jit_on_cpu:
+        lacks.append(f"engine {support.name} runs JIT on CUDA only: the same as cpu here")
+    return lacks
 
 
 def run_all(bench_configs: list[BenchConfig], spec: MeasureSpec, work_dir: Path) -> list[Outcome]:

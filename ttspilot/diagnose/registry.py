@@ -188,7 +188,7 @@ class Recommendation:
 
 def recommend(ctx: Context, results: Sequence[CheckResult]) -> Recommendation:
     """The tier the launcher would try first (`tiers.plan`), moved down past tiers a failed check rules out."""
-    candidates = plan(ctx.profile, ctx.support).candidates
+    candidates = [c for c in plan(ctx.profile, ctx.support).candidates if not c.vllm]  # vLLM rides on a tier
     failed_checks = {r.name for r in results if r.status is Status.FAIL}
     blockers = BLOCKERS[ctx.support.runtime]
     passed_over = []

@@ -126,6 +126,7 @@ class EngineSupport:
     name: str
     runtime: Runtime = "any"
     vllm: bool = False  # a vLLM path for the LLM (OptimizationConfig.load_vllm)
+    jit_on_cpu: bool = True  # load_jit does something without CUDA (Piper's optimized graph; not CosyVoice's JIT)
 
 
 @dataclass(frozen=True)

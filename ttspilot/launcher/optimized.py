@@ -16,7 +16,13 @@ from ttspilot.config import OptimizationConfig, default_cache_root
 from ttspilot.engines import engine_class
 from ttspilot.engines.base import Engine, EngineSupport
 from ttspilot.hardware import HardwareProfile, cuda_device_id, describe, probe, simulated_gpu, with_simulated_gpus
-from ttspilot.launcher.options import add_launch_flags, cannot_launch, launch_options, setup_logging
+from ttspilot.launcher.options import (
+    add_launch_flags,
+    cannot_launch,
+    launch_options,
+    server_load_paths,
+    setup_logging,
+)
 from ttspilot.launcher.run import EXIT_CANNOT_LAUNCH, LaunchOptions, Supervisor, server_command
 from ttspilot.tiers import Candidate, TierPlan, TuningProfile, plan, tuning_fingerprint
 
@@ -108,10 +114,10 @@ def main(argv: list[str] | None = None) -> int:
 
     voice_hash = model_hash(args.model_dir)
     if args.benchmark and not args.dry_run:
-        from ttspilot.bench.cli import benchmark_for_launch
+        from ttspilot.bench.cli import benchmark_for_launch, server_load_options
 
         benchmark_for_launch([candidate.tier for candidate in plan(profile, support).candidates if not candidate.vllm],
-                             args.model_dir)
+                             args.model_dir, server_load_options(*server_load_paths(passthrough)))
     tier_plan = plan(profile, support, load_tuning(profile, support, voice_hash), model_hash=voice_hash)
     if tier_plan.gpu is not None:
         device_id = cuda_device_id(tier_plan.gpu.index)  # CUDA numbering, which CUDA_VISIBLE_DEVICES changes

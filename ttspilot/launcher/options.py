@@ -55,6 +55,16 @@ def launch_options(args: argparse.Namespace, passthrough: list[str]) -> LaunchOp
 TIER_FLAGS = ("--tier", "--load_trt", "--load_jit", "--fp16", "--trt_concurrent", "--device", "--load_vllm")
 
 
+def server_load_paths(passthrough: list[str]) -> tuple[Path | None, Path | None]:
+    """--cosyvoice_root and --voices among the flags passed through to the server: precompile and the
+    benchmark need them to load the model the way the server will."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--cosyvoice_root", type=Path)
+    parser.add_argument("--voices", type=Path)
+    known, _ = parser.parse_known_args(passthrough)
+    return known.cosyvoice_root, known.voices
+
+
 def cannot_launch(args: argparse.Namespace, check_port: bool = True, passthrough: list[str] = ()) -> str | None:
     """Why no tier could start with these flags (no such --model_dir, port taken), in one line; None when none."""
     chosen = [arg.split("=")[0] for arg in passthrough if arg.split("=")[0] in TIER_FLAGS]

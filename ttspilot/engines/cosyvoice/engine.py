@@ -125,7 +125,7 @@ def _drop_abandoned_state(model: Any, before: dict[str, set]) -> None:
 
 class CosyVoiceEngine(Engine):
     name = "cosyvoice"
-    support = EngineSupport(trt=True, jit=True, fp16=True, name=name, runtime="torch")
+    support = EngineSupport(trt=True, jit=True, fp16=True, name=name, runtime="torch", jit_on_cpu=False)
     expects = "CosyVoice models (cosyvoice.yaml, cosyvoice2.yaml or cosyvoice3.yaml with llm.pt, flow.pt, hift.pt)"
     deterministic_options: ClassVar[dict[str, Any]] = {}
 
