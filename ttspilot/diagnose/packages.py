@@ -7,13 +7,16 @@
   other broken. Typically the CPU build silently replaces the GPU one.
 - transformers: CosyVoice 2/3 load Qwen2 through it. Before 4.37 there is no Qwen2
   ("KeyError: 'qwen2'"); upstream pins 4.51.3, and other versions print warnings such as
-  "Sliding Window Attention is enabled but not implemented for `sdpa`" or break outright.
+  "Sliding Window Attention is enabled but not implemented for `sdpa`" or break outright. With vllm
+  installed on a line upstream documents, that line's transformers is the one to have (vllm >= 0.11:
+  4.57.1), so this check and the vllm pair check never ask for different versions.
 """
 
 from __future__ import annotations
 
 from ttspilot.diagnose.libraries import OrtBuild, normalize, ort_distributions, version_tuple
 from ttspilot.diagnose.result import Finding, failed, passed, skipped, warned
+from ttspilot.engines.cosyvoice.vllm_pairs import DOCUMENTED_PAIRS, release
 
 ORT_NUMPY2 = (1, 19)
 TRANSFORMERS_QWEN2 = (4, 37)
@@ -69,19 +72,23 @@ def check_onnxruntime_dists(dists: dict[str, str], build: OrtBuild | None, *, gp
 
 def check_transformers(dists: dict[str, str], *, engine: str = "piper") -> Finding:
     version = dists.get("transformers")
-    pin = f'pip install "transformers=={TRANSFORMERS_PIN}"'
+    vllm = dists.get("vllm")
+    line = next((line for line in DOCUMENTED_PAIRS if vllm and line.holds(vllm)), None)
+    want = line.transformers if line else TRANSFORMERS_PIN
+    whose = f"upstream pairs with vllm {vllm}" if line else "CosyVoice pins"
+    pin = f'pip install "transformers=={want}"'
     if version is None:
         return skipped("transformers not installed (only CosyVoice 2/3 need it)",
                        f"nothing to fix for Piper; for CosyVoice 2/3: {pin}")
-    data = {"version": version, "pinned_upstream": TRANSFORMERS_PIN}
+    data = {"version": version, "pinned_upstream": want}
     if version_tuple(version) < TRANSFORMERS_QWEN2:
         text = f"transformers {version} has no Qwen2: CosyVoice 2/3 fail with KeyError: 'qwen2'"
         return failed(text, pin, **data) if engine == "cosyvoice" else warned(text, pin, **data)
-    if version == TRANSFORMERS_PIN:
-        return passed(f"transformers {version}: the version CosyVoice pins", **data)
+    if release(version)[:3] == release(want):
+        return passed(f"transformers {version}: the version {whose}", **data)
     major = "a major version upstream has not tested; " if version_tuple(version)[0] >= 5 else ""
     return warned(
-        f"transformers {version}: {major}CosyVoice pins {TRANSFORMERS_PIN}; other versions print warnings such as "
+        f"transformers {version}: {major}the version {whose} is {want}; other versions print warnings such as "
         "'Sliding Window Attention is enabled but not implemented for `sdpa`' or fail on removed APIs",
         pin, **data,
     )

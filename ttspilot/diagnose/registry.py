@@ -27,6 +27,7 @@ from ttspilot.diagnose import (
     packages,
     system,
     tensorrt_check,
+    vllm_check,
 )
 from ttspilot.diagnose.libraries import GpuLibraries, installed_distributions, ort_build
 from ttspilot.diagnose.result import CheckResult, Finding, Status, failed
@@ -43,7 +44,8 @@ class Context:
     """What the checks share: the options, and facts probed once, on first use."""
 
     def __init__(self, model_dir: Path | None = None, host: str = "127.0.0.1", port: int = 9234, *,
-                 nvml: Any = None, profile: HardwareProfile | None = None, cosyvoice_root: Path | None = None):
+                 nvml: Any = None, profile: HardwareProfile | None = None, cosyvoice_root: Path | None = None,
+                 dists: dict[str, str] | None = None):
         self.model_dir = Path(model_dir) if model_dir is not None else None
         self.cosyvoice_root = cosyvoice_root
         self.host = host
@@ -51,6 +53,8 @@ class Context:
         self.nvml = nvml  # None: the real pynvml
         if profile is not None:
             self.__dict__["profile"] = profile
+        if dists is not None:  # installed distributions as recorded elsewhere; None: read this python's
+            self.__dict__["dists"] = dists
 
     @cached_property
     def profile(self) -> HardwareProfile:
@@ -129,6 +133,8 @@ CHECKS: tuple[Check, ...] = (
           lambda ctx: packages.check_onnxruntime_dists(ctx.dists, ort_build(), gpu_present=bool(ctx.profile.gpus))),
     Check("transformers", "packages", "transformers version for CosyVoice 2/3",
           lambda ctx: packages.check_transformers(ctx.dists, engine=ctx.engine)),
+    Check("vllm", "packages", "vllm/transformers pair against the pairs upstream documents (--load_vllm, CosyVoice2/3)",
+          lambda ctx: vllm_check.check_vllm_pair(ctx.dists.get)),
     Check("model", "model", "engine of --model_dir and its required files",
           lambda ctx: model.check_model(ctx.model_dir)),
     Check("cache", "model", "compiled caches (optimized graphs, TensorRT engines) valid for this machine",

@@ -151,6 +151,8 @@ class PiperEngine(Engine):
     @classmethod
     def load(cls, model_dir: Path | None, config: OptimizationConfig, options: LoadOptions = LoadOptions()) -> PiperEngine:
         """Load the operator's voices from `model_dir` (first is default) plus the embedded voice."""
+        if config.load_vllm:
+            raise EngineLoadError("--load_vllm: the Piper engine has no vLLM path")
         from ttspilot.accel.onnx_session import voice_cache_dir
 
         files = served_voices(model_dir)

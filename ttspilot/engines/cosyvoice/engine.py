@@ -42,6 +42,7 @@ from ttspilot.engines.base import (
 from ttspilot.engines.cosyvoice.acceleration import JIT_MODULES, ignored_flags, tier_files, upstream_flags
 from ttspilot.engines.cosyvoice.prompt_audio import path_reading_problem, prompt_tensor, takes_path
 from ttspilot.engines.cosyvoice.upstream import upstream_on_path
+from ttspilot.engines.cosyvoice.vllm_loader import load_vllm, vllm_gate
 from ttspilot.engines.cosyvoice.voice_store import (
     STORE_FOLDER,
     VoiceStore,
@@ -61,7 +62,7 @@ V3_SYSTEM = "You are a helpful assistant."
 CLONE = "https://github.com/FunAudioLLM/CosyVoice"
 MISSING_CODE = (f"the CosyVoice code is not importable: git clone --recursive {CLONE}, pass --cosyvoice_root "
                 "PATH (or TTSPILOT_COSYVOICE_ROOT) and pip install -r requirements-cosyvoice.txt")
-ACCELERATION_FLAGS = ("load_jit", "load_trt", "fp16")
+ACCELERATION_FLAGS = ("load_jit", "load_trt", "fp16", "load_vllm")
 
 
 def model_version(model_dir: Path) -> int | None:
@@ -195,8 +196,13 @@ class CosyVoiceEngine(Engine):
         version = model_version(model_dir)
         if version is None:
             raise EngineLoadError(f"no {cls.expects} in {model_dir}")
+        if config.load_vllm and not cls.support_for(model_dir).vllm:
+            raise EngineLoadError(f"--load_vllm: {model_dir.name} is a CosyVoice v{version} model, which has no "
+                                  "vLLM path (CosyVoice2 and 3 have one)")
         started = time.perf_counter()
         cli = _import_upstream(options.cosyvoice_root)
+        if config.load_vllm:
+            vllm_gate()
         import torch
 
         if config.cpu_threads:
@@ -205,7 +211,8 @@ class CosyVoiceEngine(Engine):
         if model_class is None:
             raise EngineLoadError(f"{model_dir} is a CosyVoice{version} model, but this CosyVoice checkout has no "
                                   f"{CLASS_NAMES[version]} class: update it ({CLONE})")
-        flags = _accepted(model_class, upstream_flags(version, config))
+        # vLLM is loaded below by our own code, with the operator's memory share (vllm_loader.py)
+        flags = _accepted(model_class, upstream_flags(version, config) | {"load_vllm": False})
         build = getattr(cli, "AutoModel", model_class)  # AutoModel picks the same class from the same file names
         log.info("CosyVoice%s: loading %s through %s(%s)", "" if version == 1 else version, model_dir,
                  getattr(build, "__name__", "model"), ", ".join(f"{k}={v}" for k, v in flags.items()))
@@ -213,6 +220,8 @@ class CosyVoiceEngine(Engine):
             model = build(model_dir=str(model_dir), **flags)
         except Exception as error:  # upstream raises ValueError/AssertionError/RuntimeError for a bad folder
             raise EngineLoadError(f"CosyVoice could not load {model_dir}: {type(error).__name__}: {error}") from None
+        if config.load_vllm:
+            load_vllm(model.model, model_dir, options.vllm_gpu_memory_utilization)
         store = VoiceStore(cache_dir_for(model_dir) / STORE_FOLDER, torch.save,
                            lambda path: torch.load(path, map_location="cpu", weights_only=True))
         engine = cls(model, model_dir, version, config, store, time.perf_counter() - started)
@@ -390,6 +399,7 @@ class CosyVoiceEngine(Engine):
             "load_trt": "trt" in type(getattr(model.flow.decoder, "estimator", None)).__name__.lower(),
             # upstream keeps fp16=True on the CosyVoice object after turning it off without CUDA; the model's is real
             "fp16": bool(getattr(model, "fp16", False)) and on_gpu,
+            "load_vllm": hasattr(model.llm, "vllm"),  # what upstream's LLM checks to take the vLLM path
         }
         wanted = {flag: getattr(self.config, flag) for flag in ACCELERATION_FLAGS}
         accepted = _accepted(type(self.model), dict(wanted))

@@ -2,7 +2,7 @@
 
 Usage (inside the CosyVoice environment, see OPTIMIZATION.md):
     python -m ttspilot.engines.cosyvoice.tiny --version 2 --out DIR [--cosyvoice_root TREE] [--seed N]
-                                              [--text_token_size N]  (v1 only)
+                                              [--text_token_size N]  (v1 only)  [--fault nan|silent]
 
 A folder holds what upstream's model classes load: our small hyperpyyaml config, the state dicts
 of the modules that config instantiates, ONNX stand-ins for the speaker encoder and the speech
@@ -15,6 +15,10 @@ size of upstream's older whisper vocabulary, smaller than the tokenizer the tree
 ids fit, so the canary passes; CJK ids fall outside it, upstream's LLM thread (`llm_job`) dies
 with IndexError, and a streamed call then waits forever for the thread's end flag. The fault is
 in the data only: upstream's code runs unchanged (docs/architecture.md, "Limits and timeouts").
+
+`--fault nan` and `--fault silent` write models whose vocoder output is all NaN or all zeros, what
+a broken FP16 path produces, for the canary tests: such a model loads and answers, and only a
+look at its audio tells it is broken (`break_vocoder`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ttspilot.engines.cosyvoice.upstream import model_versions, upstream_on_path
 CONFIGS = Path(__file__).with_name("tiny_configs")
 SPEAKER = "tiny"
 QWEN_FOLDER = "CosyVoice-BlankEN"  # where CosyVoice2/3 look for the LLM backbone
+FAULTS = ("nan", "silent")
 OLD_WHISPER_TEXT_TOKENS = 51866  # upstream's older multilingual vocabulary; the trees' tokenizer has 60515 ids
 TEXT_TOKEN_SIZE = re.compile(r"(?m)^(\s*text_token_size: )\d+$")
 
@@ -88,10 +93,32 @@ def bias_end_of_speech(llm: Any, speech_tokens: int) -> None:
         decoder.weight[speech_tokens, 0] = math.log(speech_tokens) / scale
 
 
-def make_tiny(version: int, out: Path, seed: int = 0, text_token_size: int | None = None) -> Path:
+def break_vocoder(hift: Any, fault: str) -> None:
+    """Make every sample HiFT writes NaN (`nan`) or zero (`silent`), through the bias of its last convolution.
+
+    HiFT's decode reads conv_post's first n_fft/2 + 1 output channels as log-magnitudes (exp) and the
+    rest as phases (sin), then runs an inverse STFT and clamps. A NaN bias makes every frame NaN, and
+    torch.clamp keeps NaN; a log-magnitude bias of -1e4 makes exp() underflow to 0, a zero spectrum,
+    so the inverse STFT is exact silence. Same in HiFTGenerator and CausalHiFTGenerator of both trees.
+    """
+    import torch
+
+    bias = hift.conv_post.bias
+    with torch.no_grad():
+        if fault == "nan":
+            bias.fill_(float("nan"))
+        elif fault == "silent":
+            bias[: hift.istft_params["n_fft"] // 2 + 1] = -1e4
+        else:
+            raise ValueError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
+
+
+def make_tiny(version: int, out: Path, seed: int = 0, text_token_size: int | None = None,
+              fault: str | None = None) -> Path:
     """Write the tiny folder for `version` into `out`; `cosyvoice` and `matcha` must be importable.
 
-    `text_token_size` (v1 only) sizes the LLM's text embedding instead of the tree's tokenizer size.
+    `text_token_size` (v1 only) sizes the LLM's text embedding instead of the tree's tokenizer size;
+    `fault` (nan, silent) breaks the vocoder's output.
     """
     import torch
     from hyperpyyaml import load_hyperpyyaml
@@ -111,6 +138,8 @@ def make_tiny(version: int, out: Path, seed: int = 0, text_token_size: int | Non
     torch.manual_seed(seed)
     modules = load_hyperpyyaml(config_text, overrides=overrides)
     bias_end_of_speech(modules["llm"], model.speech_tokens)
+    if fault is not None:
+        break_vocoder(modules["hift"], fault)
     for name in ("llm", "flow", "hift"):
         torch.save(modules[name].state_dict(), out / f"{name}.pt")
     write_campplus(out / "campplus.onnx", seed)
@@ -129,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--text_token_size", type=int, help=f"v1 only: rows of the LLM's text embedding; "
                         f"{OLD_WHISPER_TEXT_TOKENS} makes CJK text kill upstream's LLM thread (hang tests)")
+    parser.add_argument("--fault", choices=FAULTS, help="nan: every audio sample NaN; silent: every sample zero "
+                        "(canary tests)")
     args = parser.parse_args(argv)
     if args.text_token_size is not None and args.version != 1:
         parser.error("--text_token_size applies to --version 1 only")
@@ -137,10 +168,11 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"{args.cosyvoice_root} has no CosyVoice{args.version} model class")
         upstream_on_path(args.cosyvoice_root)
     started = time.perf_counter()
-    out = make_tiny(args.version, args.out, args.seed, args.text_token_size)
+    out = make_tiny(args.version, args.out, args.seed, args.text_token_size, args.fault)
     size_mb = sum(path.stat().st_size for path in out.rglob("*") if path.is_file()) / 1e6
     print(f"tiny CosyVoice v{args.version} written to {out} ({size_mb:.0f} MB, "
-          f"{time.perf_counter() - started:.1f} s); SFT speaker {SPEAKER!r}")
+          f"{time.perf_counter() - started:.1f} s); SFT speaker {SPEAKER!r}"
+          + (f"; vocoder fault: {args.fault}" if args.fault else ""))
 
 
 if __name__ == "__main__":
