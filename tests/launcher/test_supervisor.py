@@ -32,8 +32,8 @@ def test_vllm_that_fails_is_dropped_and_the_same_tier_tried_without_it(tmp_path:
     assert len(starts) == 2
     assert starts[0].startswith("tier basic + vLLM: starting ") and "--tier basic --load_vllm" in starts[0]
     assert starts[1].startswith("tier basic: starting ") and "--load_vllm" not in starts[1]
-    assert "vLLM dropped: exited with code 2: --load_vllm: engine piper has no vLLM path for this model " \
-           "(only CosyVoice2/3 have one); trying basic without it" in lines
+    assert "vLLM dropped: exited with code 3: engine failed to load: --load_vllm: the Piper engine has no vLLM path; " \
+           "trying basic without it" in lines
     # the memory share reached the server unchanged: it got past the flags and failed loading the voice
     assert any(re.fullmatch(r"tier basic failed: exited with code 3: .*broken\.onnx.*; no tier left", line)
                for line in lines), lines

@@ -84,21 +84,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from ttspilot.engines import engine_support, load_engine
+    from ttspilot.engines import load_engine
     from ttspilot.engines.base import EngineLoadError, LoadOptions
     from ttspilot.server.app import create_app
     from ttspilot.server.connections import connection_protocols
 
-    if config.load_vllm:  # refused, not ignored: a launcher trying vLLM must see it fail and drop it
-        try:
-            support = engine_support(settings.model_dir)
-        except EngineLoadError as error:
-            log.error("engine failed to load: %s", error.reason)
-            return 3
-        if not support.vllm:
-            log.error("--load_vllm: engine %s has no vLLM path for this model (only CosyVoice2/3 have one)",
-                      support.name)
-            return 2
     log.info("loading %s with tier %s", settings.model_dir or "the embedded voice", config.tier)
     try:
         engine = load_engine(settings.model_dir, config, LoadOptions(settings.cosyvoice_root, settings.voices,
