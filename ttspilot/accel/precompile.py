@@ -35,7 +35,8 @@ from ttspilot.accel.fingerprint import FileHasher, hasher_for
 from ttspilot.accel.gpu import GpuPresence, detect_gpu
 from ttspilot.accel.onnx_session import artifact_key, artifact_kind, open_session, voice_cache_dir
 from ttspilot.accel.providers import CUDA, TRT, plan_providers, unavailable_reason
-from ttspilot.config import TIERS, OptimizationConfig, cache_dir_for, config_from_flags
+from ttspilot.config import TIERS, OptimizationConfig, ServerSettings, cache_dir_for, config_from_flags
+from ttspilot.engines.base import Engine, EngineLoadError, LoadOptions
 from ttspilot.progress import elapsed_bar
 
 log = logging.getLogger("ttspilot.accel")
@@ -79,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device_id", type=int, default=0, help="GPU index (default 0)")
     parser.add_argument("--force", action="store_true", help="rebuild even when a valid cache exists")
     parser.add_argument("--list", action="store_true", help="show what is cached and whether it is valid here")
+    parser.add_argument("--cosyvoice_root", type=Path, default=None,
+                        help="CosyVoice models: the official checkout, as the server is given it "
+                        "(default: TTSPILOT_COSYVOICE_ROOT, else an importable cosyvoice)")
     return parser
 
 
@@ -87,13 +91,9 @@ def find_voices(model_dir: Path | None) -> list[Path]:
     included), so precompile builds for exactly what it serves. Only ONNX Runtime engines have caches to build here.
     """
     from ttspilot.engines import engine_class
-    from ttspilot.engines.base import EngineLoadError
 
     try:
-        engine = engine_class(model_dir)
-        if engine.support.runtime != "onnxruntime":
-            raise UsageError(f"engine {engine.name} does not run on ONNX Runtime: it builds its caches as it loads")
-        return engine.model_files(model_dir)
+        return engine_class(model_dir).model_files(model_dir)
     except EngineLoadError as exc:
         raise UsageError(exc.reason) from exc
 
@@ -296,10 +296,53 @@ def _operator_log() -> Iterator[None]:
         package.setLevel(previous)
 
 
+def engine_artefacts(engine: type[Engine], args: argparse.Namespace) -> int:
+    """Engines that build their own files (torch engines): list them, or build what this machine can.
+
+    Exit 3 when an asked --tier needs a file only a GPU can build here; `--all` asks for what this machine can.
+    """
+    from tabulate import tabulate
+
+    configs = requested_configs(args)
+    options = LoadOptions(cosyvoice_root=args.cosyvoice_root or ServerSettings().cosyvoice_root)
+    try:
+        rows = engine.artefacts(args.model_dir, configs, options, build=not args.list, force=args.force)
+    except EngineLoadError as exc:
+        log.error("precompile: %s", exc.reason)
+        return EXIT_USAGE
+    except CacheWriteError as exc:
+        log.error("precompile: %s", exc)
+        return EXIT_CACHE
+    print(f"cache: {cache_dir_for(args.model_dir)}")
+    print(tabulate([[row.name, row.kind, ", ".join(row.tiers), row.state, row.detail] for row in rows],
+                   headers=["file", "kind", "tiers", "state", "detail"], maxcolwidths=[None, None, 24, None, 70])
+          if rows else "the asked tiers open no compiled file of this engine")
+    if args.list:
+        return EXIT_OK
+    failed = [row.name for row in rows if row.failed]
+    gpu_only = [row.name for row in rows if row.needs_gpu]
+    log.info("precompile: %d file(s) ready, %d failed, %d need a GPU here%s", len(rows) - len(failed) - len(gpu_only),
+             len(failed), len(gpu_only), "" if not gpu_only else f" ({', '.join(gpu_only)})")
+    if failed:
+        return EXIT_FAILED
+    return EXIT_NO_GPU if gpu_only and args.tier else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.trt_concurrent is not None and args.trt_concurrent < 1:
         build_parser().error("--trt_concurrent must be at least 1")
+    from ttspilot.engines import engine_class
+
+    try:
+        engine = engine_class(args.model_dir)
+    except EngineLoadError as exc:
+        with _operator_log():
+            log.error("precompile: %s", exc.reason)
+        return EXIT_USAGE
+    if engine.support.runtime != "onnxruntime":
+        with _operator_log():
+            return engine_artefacts(engine, args)
     import onnxruntime
 
     onnxruntime.set_default_logger_severity(3)  # ONNX Runtime warnings are not operator news here; errors still show

@@ -7,7 +7,7 @@ new backend is one new module plus one line in `ttspilot.engines.ENGINE_MODULES`
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -140,6 +140,20 @@ class TierRecipe:
     flags: Mapping[str, Any]
     files: tuple[Path, ...] = ()
     ignored: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """One file a tier makes an engine open, as `precompile_trt.py` lists or builds it."""
+
+    name: str
+    kind: str  # torchscript | onnx | trt-plan | vllm | ...
+    tiers: tuple[str, ...]  # the asked tiers that open it
+    state: str  # listing: valid, missing, stale, corrupt, foreign, shipped, unchecked; building: what was done
+    detail: str  # one line: why
+    path: Path
+    needs_gpu: bool = False  # not built for want of a GPU or its libraries (precompile exits 3 for asked tiers)
+    failed: bool = False  # the build was tried and failed (precompile exits 1)
 
 
 @dataclass(frozen=True)
@@ -282,6 +296,16 @@ class Engine(ABC):
         """The engine's own options and files for `config`; engines without files of their own keep this."""
         flags = {name: getattr(config, name) for name in ("load_trt", "load_jit", "fp16", "trt_concurrent")}
         return TierRecipe(flags)
+
+    @classmethod
+    def artefacts(cls, model_dir: Path | None, configs: Sequence[OptimizationConfig], options: LoadOptions, *,
+                  build: bool, force: bool = False) -> list[Artefact]:
+        """The files the tiers make this engine open, listed or (`build`) built where this machine can.
+
+        For engines that build their own files (torch engines); ONNX Runtime engines' caches are built by
+        `ttspilot.accel.precompile` through the same session code the server runs, and keep this default.
+        """
+        return []
 
     @classmethod
     @abstractmethod

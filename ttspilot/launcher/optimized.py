@@ -8,14 +8,17 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from ttspilot.config import OptimizationConfig, default_cache_root
+from ttspilot.config import TIERS, OptimizationConfig, default_cache_root
 from ttspilot.engines import engine_class
 from ttspilot.engines.base import Engine, EngineSupport
 from ttspilot.hardware import HardwareProfile, cuda_device_id, describe, probe, simulated_gpu, with_simulated_gpus
+from ttspilot.launcher.child import REPO_ROOT
 from ttspilot.launcher.options import (
     add_launch_flags,
     cannot_launch,
@@ -27,6 +30,8 @@ from ttspilot.launcher.run import EXIT_CANNOT_LAUNCH, LaunchOptions, Supervisor,
 from ttspilot.tiers import Candidate, TierPlan, TuningProfile, plan, tuning_fingerprint
 
 log = logging.getLogger("ttspilot.launcher")
+
+PRECOMPILE_SCRIPT = REPO_ROOT / "precompile_trt.py"
 
 
 def tuning_path(fingerprint: str, cache_root: Path | None = None) -> Path:
@@ -135,12 +140,14 @@ def main(argv: list[str] | None = None) -> int:
         log.info("plan: vLLM skipped, %s", tier_plan.vllm_skipped)
     for candidate in tier_plan.candidates:
         log.info("plan: try %s", candidate)
+    first = tier_plan.candidates[0].tier
     if args.no_precompile:
         log.info("precompile: skipped (--no_precompile)")
-    elif support.runtime != "onnxruntime":
-        log.info("precompile: skipped: engine %s builds its caches as it loads", support.name)
+    elif support.runtime != "onnxruntime" and not engine.tier_recipe(args.model_dir, TIERS[first]).files:
+        log.info("precompile: nothing to build: %s opens no compiled file of engine %s", first, support.name)
     else:
-        precompile(tier_plan.candidates[0].tier, args.model_dir, force=args.precompile)
+        precompile(first, args.model_dir, force=args.precompile, in_process=support.runtime == "onnxruntime",
+                   cosyvoice_root=server_load_paths(passthrough)[0])
     return Supervisor(options).run(tier_plan.candidates)
 
 
@@ -154,13 +161,21 @@ def log_skipped(skipped: tuple[Candidate, ...]) -> None:
             log.info("plan: %s", candidate)
 
 
-def precompile(tier: str, model_dir: Path | None, force: bool) -> None:
-    """Build what the first tier needs before its server starts, so the server loads instead of compiling."""
+def precompile(tier: str, model_dir: Path | None, force: bool, in_process: bool, cosyvoice_root: Path | None) -> None:
+    """Build what the first tier needs before its server starts, so the server loads instead of compiling.
+
+    Torch engines build in a child process: a CUDA context made here would hold GPU memory for the
+    launcher's whole life, beside the server's.
+    """
     from ttspilot.accel import precompile as builder
 
     args = ["--tier", tier, *(["--model_dir", str(model_dir)] if model_dir else []), *(["--force"] if force else [])]
+    args += ["--cosyvoice_root", str(cosyvoice_root)] if cosyvoice_root else []
     started = time.monotonic()
-    code = builder.main(args)
+    if in_process:
+        code = builder.main(args)
+    else:
+        code = subprocess.run([sys.executable, str(PRECOMPILE_SCRIPT), *args]).returncode
     if code == 0:
         log.info("precompile: %s ready in %.1f s", tier, time.monotonic() - started)
     else:

@@ -14,7 +14,7 @@ import inspect
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +24,7 @@ import numpy as np
 
 from ttspilot.config import OptimizationConfig, cache_dir_for
 from ttspilot.engines.base import (
+    Artefact,
     Engine,
     EngineCapabilities,
     EngineInfo,
@@ -40,6 +41,8 @@ from ttspilot.engines.base import (
     VoiceNotFound,
 )
 from ttspilot.engines.cosyvoice.acceleration import JIT_MODULES, ignored_flags, tier_files, upstream_flags
+from ttspilot.engines.cosyvoice.artefacts import build_artefacts, list_artefacts
+from ttspilot.engines.cosyvoice.preflight import prepare_tier
 from ttspilot.engines.cosyvoice.prompt_audio import path_reading_problem, prompt_tensor, takes_path
 from ttspilot.engines.cosyvoice.upstream import upstream_on_path
 from ttspilot.engines.cosyvoice.vllm_loader import load_vllm, vllm_gate
@@ -70,7 +73,7 @@ def model_version(model_dir: Path) -> int | None:
     return next((version for name, version in CONFIG_FILES.items() if (model_dir / name).is_file()), None)
 
 
-def _import_upstream(root: Path | None) -> Any:
+def import_upstream(root: Path | None) -> Any:
     if root is not None:
         try:
             upstream_on_path(root)
@@ -189,6 +192,17 @@ class CosyVoiceEngine(Engine):
                           ignored_flags(version, config))
 
     @classmethod
+    def artefacts(cls, model_dir: Path | None, configs: Sequence[OptimizationConfig], options: LoadOptions, *,
+                  build: bool, force: bool = False) -> list[Artefact]:
+        version = model_version(model_dir) if model_dir is not None else None
+        if version is None:
+            raise EngineLoadError(f"no {cls.expects} in {model_dir}")
+        device_id = configs[0].device_id if configs else 0
+        if build:
+            return build_artefacts(model_dir, version, configs, options, force=force, device_id=device_id)
+        return list_artefacts(model_dir, version, configs, options, device_id)
+
+    @classmethod
     def load(cls, model_dir: Path | None, config: OptimizationConfig, options: LoadOptions = LoadOptions()
              ) -> CosyVoiceEngine:
         if model_dir is None:
@@ -200,13 +214,14 @@ class CosyVoiceEngine(Engine):
             raise EngineLoadError(f"--load_vllm: {model_dir.name} is a CosyVoice v{version} model, which has no "
                                   "vLLM path (CosyVoice2 and 3 have one)")
         started = time.perf_counter()
-        cli = _import_upstream(options.cosyvoice_root)
+        cli = import_upstream(options.cosyvoice_root)
         if config.load_vllm:
             vllm_gate()
         import torch
 
         if config.cpu_threads:
             torch.set_num_threads(config.cpu_threads)
+        prepare_tier(model_dir, version, config)
         model_class = getattr(cli, CLASS_NAMES[version], None)
         if model_class is None:
             raise EngineLoadError(f"{model_dir} is a CosyVoice{version} model, but this CosyVoice checkout has no "
