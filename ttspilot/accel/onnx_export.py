@@ -24,7 +24,7 @@ from typing import Any
 
 from ttspilot.accel.cache import CacheKey, CacheOutcome, ensure_entry
 from ttspilot.accel.fingerprint import FileHasher, hasher_for
-from ttspilot.accel.torchscript import first_line, module_bytes
+from ttspilot.accel.torchscript import exported_module_fields, exported_module_tags, first_line, module_bytes
 
 log = logging.getLogger("ttspilot.accel")
 
@@ -143,16 +143,9 @@ def check_against_torch(path: Path, module: Any, inputs_for: InputsFor, lengths:
 
 def onnx_key(name: str, source_sha256: str, *, code_sha256: str, signature: OnnxSignature,
              input_shapes: Mapping[str, Sequence[int]], torch_version: str) -> CacheKey:
-    fields = {
-        "format": 1,
-        "torch": str(torch_version),
-        "source_sha256": source_sha256,
-        "code_sha256": code_sha256,
-        "module": name,
-        **signature.fields(),
-        "input_shapes": {input_name: list(shape) for input_name, shape in input_shapes.items()},
-    }
-    tags = (f"torch{torch_version}", f"opset{signature.opset}", f"src{source_sha256[:8]}", f"code{code_sha256[:8]}")
+    fields = {**exported_module_fields(name, source_sha256, code_sha256, torch_version), **signature.fields(),
+              "input_shapes": {input_name: list(shape) for input_name, shape in input_shapes.items()}}
+    tags = exported_module_tags(torch_version, f"opset{signature.opset}", source_sha256, code_sha256)
     return CacheKey(KIND, name, fields, tags)
 
 

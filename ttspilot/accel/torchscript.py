@@ -103,19 +103,21 @@ def build_script(module: Any, path: Path, *, name: str, precision: str,
                        torch.__version__)
 
 
+def exported_module_fields(name: str, source_sha256: str, code_sha256: str, torch_version: str) -> dict[str, Any]:
+    """What every file exported from a torch module is valid for: torch, the weights, the code, the module."""
+    return {"format": 1, "torch": str(torch_version), "source_sha256": source_sha256, "code_sha256": code_sha256,
+            "module": name}
+
+
+def exported_module_tags(torch_version: str, variant: str, source_sha256: str, code_sha256: str) -> tuple[str, ...]:
+    return f"torch{torch_version}", variant, f"src{source_sha256[:8]}", f"code{code_sha256[:8]}"
+
+
 def script_key(name: str, source_sha256: str, *, code_sha256: str, precision: str,
                preserved_attrs: Sequence[str] = (), torch_version: str) -> CacheKey:
-    fields = {
-        "format": 1,
-        "torch": str(torch_version),
-        "source_sha256": source_sha256,
-        "code_sha256": code_sha256,
-        "module": name,
-        "precision": precision,
-        "preserved_attrs": sorted(preserved_attrs),
-    }
-    tags = (f"torch{torch_version}", precision, f"src{source_sha256[:8]}", f"code{code_sha256[:8]}")
-    return CacheKey(KIND, name, fields, tags)
+    fields = {**exported_module_fields(name, source_sha256, code_sha256, torch_version), "precision": precision,
+              "preserved_attrs": sorted(preserved_attrs)}
+    return CacheKey(KIND, name, fields, exported_module_tags(torch_version, precision, source_sha256, code_sha256))
 
 
 def module_bytes(module: Any) -> int:
