@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engines.cosyvoice.tiny_models import trees_for, write_tiny
+from tests.engines.cosyvoice.tiny_models import trees_and_versions, trees_for, write_tiny
 from tests.support import REPO
 from ttspilot.engines.cosyvoice.acceleration import JIT_MODULES, PRESERVED_ATTRS
 from ttspilot.engines.cosyvoice.upstream import model_versions
@@ -50,12 +50,9 @@ def jit_names(version: int) -> list[str]:
     return [f"{module}.{precision}.zip" for module in JIT_MODULES[version] for precision in ("fp32", "fp16")]
 
 
-@pytest.mark.parametrize("version", [1, 2])
-@pytest.mark.parametrize("tree", trees_for(2))
+@pytest.mark.parametrize(("tree", "version"), trees_and_versions((1, 2)))
 def test_jit_files_are_written_cached_and_compute_what_the_eager_modules_compute(
         exported: Callable, tree: Path, version: int) -> None:
-    if version not in model_versions(tree):
-        pytest.skip(f"{tree.name} has no CosyVoice{version}")
     seen = exported(tree, version)
     first = {row["name"]: row for row in seen["runs"][0]["results"]}
     for name in jit_names(version):
@@ -84,12 +81,9 @@ def test_v3_exports_the_estimator_only(exported: Callable, tree: Path) -> None:
     assert seen["preflight"]["placed"] == {"results": [], "seconds": seen["preflight"]["placed"]["seconds"]}
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
-@pytest.mark.parametrize("tree", trees_for(1))
+@pytest.mark.parametrize(("tree", "version"), trees_and_versions((1, 2, 3)))
 def test_estimator_onnx_has_upstreams_signature_fits_the_trt_profile_and_matches_torch(
         exported: Callable, tree: Path, version: int) -> None:
-    if version not in model_versions(tree):
-        pytest.skip(f"{tree.name} has no CosyVoice{version}")
     onnx = exported(tree, version)["onnx"]
     assert onnx["inputs"] == ["x", "mask", "mu", "t", "spks", "cond"]
     assert onnx["outputs"] == ["estimator_out"]
@@ -109,12 +103,9 @@ def test_estimator_onnx_has_upstreams_signature_fits_the_trt_profile_and_matches
         "kind": "onnx", "valid": True, "files": ["model.onnx"]}
 
 
-@pytest.mark.parametrize("version", [1, 2])
-@pytest.mark.parametrize("tree", trees_for(2))
+@pytest.mark.parametrize(("tree", "version"), trees_and_versions((1, 2)))
 def test_second_export_reuses_what_is_placed_and_damage_is_moved_aside_but_shipped_files_stay(
         exported: Callable, tree: Path, version: int) -> None:
-    if version not in model_versions(tree):
-        pytest.skip(f"{tree.name} has no CosyVoice{version}")
     seen = exported(tree, version)
     first, second = seen["runs"]
     assert {row["action"] for row in second["results"]} == {"kept"}
@@ -132,12 +123,9 @@ def test_second_export_reuses_what_is_placed_and_damage_is_moved_aside_but_shipp
     assert sorted(name.split(".moved-aside-")[0] for name in damaged["moved_aside"]) == sorted([corrupt, stale])
 
 
-@pytest.mark.parametrize("version", [1, 2])
-@pytest.mark.parametrize("tree", trees_for(2))
+@pytest.mark.parametrize(("tree", "version"), trees_and_versions((1, 2)))
 def test_jit_preflight_passes_ours_restores_a_corrupt_copy_and_refuses_missing_or_broken_files(
         exported: Callable, tree: Path, version: int) -> None:
-    if version not in model_versions(tree):
-        pytest.skip(f"{tree.name} has no CosyVoice{version}")
     preflight = exported(tree, version)["preflight"]
     fp16 = [name for name in jit_names(version) if ".fp16." in name]
     assert [(row["name"], row["before"], row["action"]) for row in preflight["placed"]["results"]] == [

@@ -34,6 +34,15 @@ def _pristine_folder() -> Path:
     return folder
 
 
+def trees_and_versions(versions: tuple[int, ...]) -> list:
+    """One pytest param (tree, version) per upstream tree and each of `versions` it defines."""
+    pairs = [pytest.param(tree, version, id=f"{tree.name}-v{version}") for tree in find_trees()
+             for version in versions if version in model_versions(tree)]
+    return pairs or [pytest.param(None, None, marks=pytest.mark.skip(reason="no CosyVoice tree: no "
+                                                                      "../shared/upstream/CosyVoice-* and "
+                                                                      "TTSPILOT_COSYVOICE_TREES unset"))]
+
+
 def write_tiny(python: Path, tree: Path, version: int, out: Path, *extra: str) -> Path:
     """A tiny folder at `out`, made by `python -m ttspilot.engines.cosyvoice.tiny` with the tree's code.
 
