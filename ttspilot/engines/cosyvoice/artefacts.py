@@ -69,8 +69,10 @@ def list_artefacts(model_dir: Path, version: int, configs: Sequence[Optimization
     from ttspilot.engines.cosyvoice.exports import file_states
     from ttspilot.engines.cosyvoice.plans import estimator_plan_state, torch_cuda_capability
 
-    _code_on_path(options)
     needed = needed_files(version, configs)
+    if not needed:
+        return []
+    _code_on_path(options)
     exported = {file: placed for file, placed in file_states(model_dir, version) if file in needed}
     capability, tensorrt_version = torch_cuda_capability(device_id), _tensorrt_version()
     rows = []
@@ -120,6 +122,8 @@ def build_artefacts(model_dir: Path, version: int, configs: Sequence[Optimizatio
     from ttspilot.progress import TqdmBuildProgress
 
     needed = needed_files(version, configs)
+    if not needed:
+        return []
     exported: dict[str, dict] = {}
     export_error = None
     if any(file.kind in ("torchscript", "onnx") for file in needed):
