@@ -347,6 +347,25 @@ def _clear_leftovers(kind_dir: Path, name: str) -> None:
             _remove_tree(leftover)
 
 
+@contextmanager
+def held_lock(lock_file: Path, what: str, timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the file lock guarding the build of `what`; CacheLockTimeout naming the holder's lock past `timeout`."""
+    with explained_os_errors(lock_file.parent):
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(lock_file), timeout=timeout)
+        try:
+            lock.acquire()
+        except Timeout as exc:
+            raise CacheLockTimeout(
+                f"another process has been building {what} for over {timeout:.0f} s "
+                f"(it holds {lock.lock_file}); wait for it or stop it"
+            ) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def ensure_entry(
     root: Path,
     key: CacheKey,
@@ -371,17 +390,7 @@ def ensure_entry(
         return CacheOutcome(key, target, "hit", "valid")
 
     kind_dir = target.parent
-    with explained_os_errors(kind_dir):
-        kind_dir.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(lock_path(root, key)), timeout=lock_timeout)
-        try:
-            lock.acquire()
-        except Timeout as exc:
-            raise CacheLockTimeout(
-                f"another process has been building {target.name} for over {lock_timeout:.0f} s "
-                f"(it holds {lock.lock_file}); wait for it or stop it"
-            ) from exc
-    try:
+    with held_lock(lock_path(root, key), target.name, lock_timeout):
         current = check_entry(target, key, hasher)
         if current.valid and not force:
             # Someone else built it while we waited for the lock.
@@ -432,8 +441,6 @@ def ensure_entry(
             _remove_tree(staging)
             raise
         return CacheOutcome(key, target, status, reason, seconds, value)
-    finally:
-        lock.release()
 
 
 @dataclass(frozen=True)

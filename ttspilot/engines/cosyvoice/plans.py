@@ -14,22 +14,12 @@ its TrtContextWrapper passes the flow's half tensors straight to the plan.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from filelock import FileLock, Timeout
-
-from ttspilot.accel.cache import (
-    DEFAULT_LOCK_TIMEOUT_S,
-    CacheError,
-    CacheLockTimeout,
-    check_entry,
-    entry_path,
-    explained_os_errors,
-)
+from ttspilot.accel.cache import CacheError, check_entry, entry_path, held_lock
 from ttspilot.accel.fingerprint import FileHasher, hasher_for, sm_tag
 from ttspilot.accel.placement import move_aside, place, placed_state, record_path
 from ttspilot.accel.trt import PLAN_FILE, BuildProgress, PlanBuildError, ensure_plan, load_tensorrt, plan_key
@@ -82,23 +72,6 @@ def _estimator_key(onnx_path: Path, hasher: FileHasher, *, fp16: bool, tensorrt_
                     compute_capability=compute_capability, fp16=fp16, profiles=estimator_profile(), half_io=fp16)
 
 
-@contextmanager
-def _placement_lock(cache_dir: Path, target: Path) -> Iterator[None]:
-    path = record_path(cache_dir, target).with_suffix(".lock")
-    with explained_os_errors(path.parent):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(path), timeout=DEFAULT_LOCK_TIMEOUT_S)
-        try:
-            lock.acquire()
-        except Timeout as exc:
-            raise CacheLockTimeout(f"another process has held {path} for over {DEFAULT_LOCK_TIMEOUT_S:.0f} s "
-                                   f"while preparing {target.name}; wait for it or stop it") from exc
-    try:
-        yield
-    finally:
-        lock.release()
-
-
 def ensure_estimator_plan(
     model_dir: Path,
     *,
@@ -124,7 +97,7 @@ def ensure_estimator_plan(
     key = _estimator_key(onnx_path, hasher, fp16=fp16, tensorrt_version=str(trt.__version__),
                          compute_capability=compute_capability)
     # Held across the build: a second server on this folder waits, then finds the plan ours and keeps it.
-    with _placement_lock(cache_dir, target):
+    with held_lock(record_path(cache_dir, target).with_suffix(".lock"), target.name):
         before = placed_state(target, key, cache_dir, hasher)
         moved = move_aside(target, cache_dir, before.reason) if before.status in UNTRUSTED else None
         if not check_entry(entry_path(cache_dir, key), key, hasher).valid or force:
