@@ -21,7 +21,10 @@ from ttspilot.accel.cache import CacheWriteError
 from ttspilot.config import OptimizationConfig
 from ttspilot.engines.base import Artefact, EngineLoadError, LoadOptions
 from ttspilot.engines.cosyvoice.acceleration import TierFile, tier_files
+from ttspilot.engines.cosyvoice.exports import file_states
+from ttspilot.engines.cosyvoice.plans import ensure_estimator_plan, estimator_plan_state, torch_cuda_capability
 from ttspilot.engines.cosyvoice.upstream import upstream_on_path
+from ttspilot.progress import TqdmBuildProgress
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +69,6 @@ def _gpu_reason(capability: tuple[int, int] | None, tensorrt_version: str | None
 def list_artefacts(model_dir: Path, version: int, configs: Sequence[OptimizationConfig], options: LoadOptions,
                    device_id: int) -> list[Artefact]:
     """Each needed file's state now; builds nothing."""
-    from ttspilot.engines.cosyvoice.exports import file_states
-    from ttspilot.engines.cosyvoice.plans import estimator_plan_state, torch_cuda_capability
-
     needed = needed_files(version, configs)
     if not needed:
         return []
@@ -118,9 +118,6 @@ def _export(model_dir: Path, options: LoadOptions, force: bool) -> dict[str, dic
 def build_artefacts(model_dir: Path, version: int, configs: Sequence[OptimizationConfig], options: LoadOptions, *,
                     force: bool, device_id: int) -> list[Artefact]:
     """Build what this machine can: exports on the CPU, plans on this GPU with TensorRT; the rest says why not."""
-    from ttspilot.engines.cosyvoice.plans import ensure_estimator_plan, torch_cuda_capability
-    from ttspilot.progress import TqdmBuildProgress
-
     needed = needed_files(version, configs)
     if not needed:
         return []
@@ -144,21 +141,22 @@ def build_artefacts(model_dir: Path, version: int, configs: Sequence[Optimizatio
                 rows.append(Artefact(file.name, file.kind, tiers, result["action"],
                                      f"{result['detail']} ({result['seconds']:.1f} s)", path))
         elif file.kind == "trt-plan":
-            rows.append(_plan_row(model_dir, file, tiers, capability, tensorrt_version, force,
-                                  ensure_estimator_plan, TqdmBuildProgress))
+            rows.append(_plan_row(model_dir, file, tiers, capability, tensorrt_version, force))
         else:
             rows.append(_vllm_row(model_dir, file, tiers))
     return rows
 
 
-def _plan_row(model_dir, file, tiers, capability, tensorrt_version, force, ensure, progress_type) -> Artefact:
+def _plan_row(model_dir: Path, file: TierFile, tiers: tuple[str, ...], capability: tuple[int, int] | None,
+              tensorrt_version: str | None, force: bool) -> Artefact:
     path = file.path(model_dir)
     why_not = _gpu_reason(capability, tensorrt_version)
     if why_not is not None:
         return Artefact(file.name, file.kind, tiers, "skipped", why_not, path, needs_gpu=True)
     try:
-        plan = ensure(model_dir, fp16=file.precision == "fp16", compute_capability=f"{capability[0]}.{capability[1]}",
-                      force=force, progress=progress_type(f"TensorRT {file.name}"))
+        plan = ensure_estimator_plan(model_dir, fp16=file.precision == "fp16", force=force,
+                                     compute_capability=f"{capability[0]}.{capability[1]}",
+                                     progress=TqdmBuildProgress(f"TensorRT {file.name}"))
     except CacheWriteError:
         raise
     except Exception as error:  # noqa: BLE001  (PlanBuildError and what TensorRT raises: the row says why)
