@@ -121,9 +121,15 @@ def build_artefacts(model_dir: Path, version: int, configs: Sequence[Optimizatio
     needed = needed_files(version, configs)
     if not needed:
         return []
-    exported: dict[str, dict] = {}
+    _code_on_path(options)
+    # Loading the model for the export child takes tens of seconds: only when a needed export is not usable as is
+    usable = {file.name: {"action": "kept" if placed.status == "ours" else "shipped", "detail": placed.reason,
+                          "seconds": 0.0}
+              for file, placed in file_states(model_dir, version) if placed.status in ("ours", "foreign")}
+    exports = [file for file in needed if file.kind in ("torchscript", "onnx")]
+    exported: dict[str, dict] = {} if force else usable
     export_error = None
-    if any(file.kind in ("torchscript", "onnx") for file in needed):
+    if any(file.name not in exported for file in exports):
         try:
             exported = _export(model_dir, options, force)
         except RuntimeError as error:
