@@ -118,6 +118,11 @@ class ServerSettings(BaseSettings):
     max_text_length: int = Field(default=10_000, ge=1, description="longest accepted input text, in characters")
     segment_max_length: int = Field(default=120, ge=10, description="segment length the splitter aims for")
     first_segment_max: int = Field(default=60, ge=10, description="first streamed segment is cut at a clause within this")
+    scheduling: Literal["deadline", "fifo"] = Field(
+        default="deadline",
+        description="order of queued segments: deadline = the listener who runs out of audio first (a new "
+        "request's first segment before audio a stream already holds); fifo = arrival order",
+    )
     stats_window: int = Field(default=1000, ge=10, description="recent requests kept for percentiles")
     openai_voices: dict[str, str] = Field(
         default_factory=dict,

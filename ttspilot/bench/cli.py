@@ -197,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sft: /inference_sft, openai: /v1/audio/speech, piper: piper.http_server /synthesize")
     server.add_argument("--duration", type=float, default=10.0, help="seconds of load per client count")
     server.add_argument("--stream", action="store_true", help="streamed requests (raw PCM); measures time to first audio")
+    server.add_argument("--stagger", type=float, default=0.0, metavar="S",
+                        help="client i starts i x S seconds after the first, so arrivals do not line up")
     server.add_argument("--text", default="medium", help="which text to send: short, medium, long (or lineN of --texts)")
     return parser
 
@@ -244,7 +246,8 @@ def drive_server(args: argparse.Namespace, texts: dict[str, str] | None, parser:
         parser.error(f"--text {args.text!r}: choose one of {', '.join(choices)}")
     if args.stream and args.api == "piper":
         parser.error("piper's http_server has no streaming: drop --stream for --api piper")
-    base = LoadSpec(args.server.rstrip("/"), args.api, choices[args.text], 1, args.duration, args.stream)
+    base = LoadSpec(args.server.rstrip("/"), args.api, choices[args.text], 1, args.duration, args.stream,
+                    stagger_s=args.stagger)
     try:
         results = run_levels(base, args.concurrency or [1])
     except RuntimeError as error:

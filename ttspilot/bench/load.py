@@ -2,8 +2,11 @@
 
 This is how an operator sizes concurrency: each client sends the next request as soon as
 the last one ends, for `duration_s`; requests still in flight then finish (each bounded by
-`timeout_s`), so a run always stops by itself. Reported: requests/s, audio seconds per
-second, latency p50/p90/p99, time to first audio for streamed requests, and errors by kind.
+`timeout_s`), so a run always stops by itself. Client i starts `i x stagger_s` after the first,
+so arrivals do not line up. Reported: requests/s, audio seconds per second, latency
+p50/p90/p99, time to first audio and stall for streamed requests, and errors by kind. Stall is
+what a real-time player fed by the received bytes would have been silent after the first
+audio (`ttspilot.playback`, the model the server schedules and reports by).
 
 API families: `sft` (GET /inference_sft), `openai` (POST /v1/audio/speech) and `piper`
 (piper's own `python -m piper.http_server`: POST /synthesize with {"text": ...} -> WAV, no
@@ -25,6 +28,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
+from ttspilot.playback import Playback
 from ttspilot.progress import progress_bar
 from ttspilot.server.stats import percentiles
 
@@ -41,6 +45,7 @@ class LoadSpec:
     duration_s: float
     stream: bool = False
     timeout_s: float = 120.0
+    stagger_s: float = 0.0  # client i starts i x stagger_s after client 0
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class RequestResult:
     latency_s: float
     audio_s: float = 0.0
     first_audio_s: float | None = None  # streamed requests only
+    stall_s: float | None = None  # streamed requests only: silence of a real-time player after first audio
     error: str | None = None  # "HTTP 503", "ReadTimeout", "empty audio"
 
 
@@ -70,6 +76,8 @@ class LoadResult:
         ok = self.ok
         latency = percentiles([r.latency_s for r in ok]) or {}
         first_audio = percentiles([r.first_audio_s for r in ok if r.first_audio_s is not None]) or {}
+        stalls = [r.stall_s for r in ok if r.stall_s is not None]
+        stall = percentiles(stalls) or {}
         return {
             "api": self.spec.api, "clients": self.spec.clients, "stream": self.spec.stream,
             "text_chars": len(self.spec.text), "requests": len(ok), "errors": sum(self.errors.values()),
@@ -78,6 +86,9 @@ class LoadResult:
             "latency_p50_s": latency.get("p50"), "latency_p90_s": latency.get("p90"),
             "latency_p99_s": latency.get("p99"),
             "first_audio_p50_s": first_audio.get("p50"), "first_audio_p90_s": first_audio.get("p90"),
+            "first_audio_p95_s": first_audio.get("p95"),
+            "stall_p50_s": stall.get("p50"), "stall_p95_s": stall.get("p95"),
+            "stall_max_s": max(stalls) if stalls else None, "streams_stalled": sum(s > 0 for s in stalls),
         }
 
 
@@ -107,22 +118,22 @@ def build_request(client: httpx.Client, spec: LoadSpec) -> httpx.Request:
 
 
 def one_request(client: httpx.Client, spec: LoadSpec) -> RequestResult:
-    """Send one request and read the whole body, noting when the first audio bytes arrived."""
+    """Send one request and read the whole body; a streamed one feeds a real-time player as bytes arrive."""
     started = time.perf_counter()
-    first_audio = None
+    playback = Playback()
     body = bytearray()
     try:
         response = client.send(build_request(client, spec), stream=True)
         try:
             if response.status_code != 200:
                 return RequestResult(time.perf_counter() - started, error=f"HTTP {response.status_code}")
+            rate = int(response.headers.get("x-sample-rate", OPENAI_PCM_RATE))
             for chunk in response.iter_bytes():
-                if chunk and first_audio is None and spec.stream:
-                    first_audio = time.perf_counter() - started
+                if chunk and spec.stream:
+                    playback.feed(time.perf_counter(), pcm_seconds(len(chunk), rate))
                 body += chunk
         finally:
             response.close()
-        rate = int(response.headers.get("x-sample-rate", OPENAI_PCM_RATE))
     except httpx.HTTPError as error:
         return RequestResult(time.perf_counter() - started, error=type(error).__name__)
     latency = time.perf_counter() - started
@@ -132,7 +143,9 @@ def one_request(client: httpx.Client, spec: LoadSpec) -> RequestResult:
         return RequestResult(latency, error="not a WAV body")
     if audio_s <= 0:
         return RequestResult(latency, error="empty audio")
-    return RequestResult(latency, audio_s, first_audio)
+    if not spec.stream or playback.started is None:
+        return RequestResult(latency, audio_s)
+    return RequestResult(latency, audio_s, playback.started - started, playback.stall_seconds)
 
 
 def run_load(spec: LoadSpec, on_tick: Callable[[float], None] | None = None) -> LoadResult:
@@ -147,13 +160,14 @@ def run_load(spec: LoadSpec, on_tick: Callable[[float], None] | None = None) -> 
         started = time.perf_counter()
         deadline = started + spec.duration_s
 
-        def loop() -> None:
+        def loop(client_number: int) -> None:
+            time.sleep(client_number * spec.stagger_s)
             while time.perf_counter() < deadline:
                 result = one_request(client, spec)
                 with lock:
                     results.append(result)
 
-        threads = [threading.Thread(target=loop, daemon=True) for _ in range(spec.clients)]
+        threads = [threading.Thread(target=loop, args=(number,), daemon=True) for number in range(spec.clients)]
         for thread in threads:
             thread.start()
         while any(thread.is_alive() for thread in threads):

@@ -210,7 +210,8 @@ LOAD_COLUMNS: dict[str, str] = {
     "api": "api", "clients": "clients", "stream": "stream", "requests": "requests", "errors": "errors",
     "requests_per_s": "req/s", "audio_s_per_s": "audio s/s", "latency_p50_s": "latency p50 s",
     "latency_p90_s": "p90 s", "latency_p99_s": "p99 s", "first_audio_p50_s": "first audio p50 s",
-    "first_audio_p90_s": "first audio p90 s",
+    "first_audio_p90_s": "first audio p90 s", "first_audio_p95_s": "p95 s", "stall_p50_s": "stall p50 s",
+    "stall_max_s": "stall max s", "streams_stalled": "streams stalled",
 }
 
 

@@ -13,6 +13,7 @@ from ttspilot.server.stats import RequestTiming
 
 RTF_BUCKETS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 5.0)
 FIRST_AUDIO_BUCKETS = (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
+STALL_BUCKETS = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # 0.0: streams that never ran dry
 
 
 class ServerMetrics:
@@ -31,6 +32,11 @@ class ServerMetrics:
             "ttspilot_time_to_first_audio_seconds", "Time to first audio per request",
             buckets=FIRST_AUDIO_BUCKETS, registry=self.registry,
         )
+        self.stall = Histogram(
+            "ttspilot_stream_stall_seconds",
+            "Silence a real-time listener heard after first audio, per streamed request (underrun)",
+            buckets=STALL_BUCKETS, registry=self.registry,
+        )
         depth = Gauge("ttspilot_queue_depth", "Segments waiting for or running on the worker pool", registry=self.registry)
         depth.set_function(queue_depth)
         active = Gauge("ttspilot_active_tier", "The tier this server runs (value 1)", ["tier", "engine"], registry=self.registry)
@@ -45,6 +51,8 @@ class ServerMetrics:
             self.rtf.observe(timing.rtf)
         if timing.time_to_first_audio is not None:
             self.first_audio.observe(timing.time_to_first_audio)
+        if timing.stall_seconds is not None:
+            self.stall.observe(timing.stall_seconds)
 
     def install(self, app: FastAPI) -> None:
         """Count every HTTP request by its route template (not its raw path) and serve /metrics."""

@@ -2,7 +2,9 @@
 
 Text is split into segments no longer than one model call may be; each segment runs as one
 job on a bounded worker pool sized by the tier (one worker per pooled session), so requests
-interleave segment by segment and one request can keep every session busy. Chunks reach the
+interleave segment by segment and one request can keep every session busy. A free worker takes
+the segment whose listener runs out of audio first (`scheduler.py`): a new request's first
+segment is due at once, a stream's later ones when the audio already sent has played. Chunks reach the
 client in order as soon as they exist while the next segments are computed, and a client that
 goes away stops its remaining segments within one segment. Admission counts requests and the
 memory they may hold, and refuses (503) rather than queueing past either limit. Every call is
@@ -16,8 +18,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing, closing
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from ttspilot.config import ServerSettings
 from ttspilot.engines.base import Engine
 from ttspilot.server.call_watch import CallWatch, EngineCall
 from ttspilot.server.memory_budget import budget_bytes, request_bytes
+from ttspilot.server.scheduler import CallCost, Deadline, SegmentScheduler
 from ttspilot.server.segments import model_segments
 from ttspilot.server.stats import RequestTiming, StatsRecorder
 
@@ -65,12 +67,31 @@ class SynthesisJob:
     engine_options: dict[str, Any] = field(default_factory=dict)
 
 
+# A queued segment starts by when its listener runs dry less this many times its own estimated call:
+# its own call, and about one call that cannot be interrupted running ahead of it.
+START_GUARD = 2.0
+
+
+def playback_deadline(timing: RequestTiming, segment_seconds: Callable[[], float]) -> Deadline:
+    """When the request's next segment must start, read each time a worker becomes free.
+
+    A stream must start its next segment so that the audio is made before its listener has played
+    everything sent so far; before its first audio, at once (its arrival). A whole file is paced as
+    if it were played from its arrival: it yields to listeners who hold less audio, yet its deadline
+    never passes its arrival plus the audio it has made, so it keeps real-time pace and never starves."""
+    if timing.stream:
+        return lambda: (timing.started if timing.playback.runs_dry is None
+                        else timing.playback.runs_dry - START_GUARD * segment_seconds())
+    return lambda: timing.started + timing.audio_seconds - START_GUARD * segment_seconds()
+
+
 class SynthesisPipeline:
     def __init__(self, engine: Engine, settings: ServerSettings, stats: StatsRecorder):
         self.engine = engine
         self.settings = settings
         self.stats = stats
-        self.executor = ThreadPoolExecutor(max_workers=engine.concurrency, thread_name_prefix="synth")
+        self.executor = SegmentScheduler(engine.concurrency, settings.scheduling)
+        self.call_cost = CallCost()
         self.watch = CallWatch(settings.call_timeout)
         self.queued_segments = 0  # submitted to the pool and not finished; only touched on the event loop
         self.max_admitted = settings.max_queue or 4 * engine.concurrency
@@ -84,6 +105,8 @@ class SynthesisPipeline:
         )
         log.info("memory budget %d MB; a request of %d characters reserves up to %d MB",
                  self.budget // MB, settings.max_text_length, largest // MB)
+        log.info("scheduling: %s", "earliest playback deadline first (a new request's first segment before "
+                 "audio a listener already holds)" if settings.scheduling == "deadline" else "arrival order (fifo)")
 
     def segments(self, job: SynthesisJob) -> list[str]:
         """Split for the model; streams get a short first segment so audio starts sooner."""
@@ -114,7 +137,7 @@ class SynthesisPipeline:
                 )
             self.admitted += 1
             self.reserved += need
-        timing = RequestTiming(request_id, route, len(job.text))
+        timing = RequestTiming(request_id, route, len(job.text), stream=job.stream)
         timing.release = weakref.finalize(timing, self._release, need)
         return timing
 
@@ -135,9 +158,13 @@ class SynthesisPipeline:
         # behind at most one segment of each request already running (time to first audio).
         ahead = asyncio.Semaphore(self.engine.concurrency)
 
-        def run_segment(index: int) -> None:
+        def run_segment(index: int, queued: float, dispatched: int) -> None:
             if cancelled.is_set():
                 return
+            if index == 0:
+                timing.first_call_wait = time.perf_counter() - queued
+                timing.calls_ahead = self.executor.dispatched - dispatched - 1
+            began = time.perf_counter()
             with self.watch.running() as call:
                 loop.call_soon_threadsafe(outputs[index].put_nowait, call)  # the consumer's call deadline starts now
                 with closing(self.engine.synthesize(segments[index], job.voice, job.speed, stream=job.stream,
@@ -147,11 +174,14 @@ class SynthesisPipeline:
                         if cancelled.is_set():
                             return
                         loop.call_soon_threadsafe(outputs[index].put_nowait, chunk)
+            self.call_cost.observe(len(segments[index]), time.perf_counter() - began)
 
         async def compute(index: int) -> None:
             self.queued_segments += 1
             try:
-                await loop.run_in_executor(self.executor, run_segment, index)
+                deadline = playback_deadline(timing, lambda: self.call_cost.seconds(len(segments[index])))
+                await asyncio.wrap_future(self.executor.submit_by(
+                    deadline, run_segment, index, time.perf_counter(), self.executor.dispatched))
                 outputs[index].put_nowait(_END)
             except Exception as error:  # handed to the consumer, which raises it in the request
                 outputs[index].put_nowait(error)

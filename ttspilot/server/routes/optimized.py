@@ -134,6 +134,7 @@ async def performance_info(request: Request, request_id: str | None = None) -> d
         "hardware": state.hardware_summary(),
         "pipeline": {
             "workers": state.engine.concurrency,
+            "scheduling": state.settings.scheduling,
             "admitted": state.pipeline.admitted,
             "max_admitted": state.pipeline.max_admitted,
             "memory_reserved_mb": round(state.pipeline.reserved / 2**20, 1),
