@@ -95,7 +95,7 @@ class ShapeMeasurement:
 class ShapeChoice:
     objective: Objective
     shape: PoolShape
-    reason: str  # one line with the figures that decided
+    reason: str  # the figures that decided, e.g. "41.2 audio s/s, first audio p50 0.21 s at 4 streams, ..."
 
 
 def choose(measurements: Sequence[ShapeMeasurement], objective: Objective) -> ShapeChoice:
@@ -120,6 +120,6 @@ def choose(measurements: Sequence[ShapeMeasurement], objective: Objective) -> Sh
         why = f"highest throughput with first audio p50 within {BALANCED_SLACK:g}x of the lowest ({lowest:.2f} s)"
     else:
         raise ValueError(f"unknown objective {objective!r}; choose one of: {', '.join(OBJECTIVES)}")
-    reason = (f"objective {objective}: {pick.throughput:.1f} audio s/s, first audio p50 {pick.first_audio_p50_s:.2f} s "
-              f"at {STREAMS} streams, {why} of {len(measurements)} shape(s)")
+    reason = (f"{pick.throughput:.1f} audio s/s, first audio p50 {pick.first_audio_p50_s:.2f} s at {STREAMS} streams, "
+              f"{why} of {len(measurements)} measured shape(s)")
     return ShapeChoice(objective, pick.shape, reason)
