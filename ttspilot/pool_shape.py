@@ -10,7 +10,7 @@ the launcher picks one by the operator's objective (`choose`). Pure: no probing,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from ttspilot.config import OptimizationConfig
@@ -79,9 +79,6 @@ class ShapeMeasurement:
     throughput: float  # audio seconds per wall second under that load
     single_first_audio_s: float  # one client, the long text
     requests: int  # streamed requests the percentiles come from
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ShapeMeasurement:

@@ -9,7 +9,7 @@ into the table, results.json and the tuning profile, where the launcher picks on
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +49,15 @@ class ShapeReport:
         """The results.json form."""
         return {
             "tier": self.tier, "streams": STREAMS, "seconds": self.seconds,
-            "rows": [{"shape": str(row.shape), "status": row.status, "reason": row.reason, "ran_as": row.ran_as,
-                      **(row.measured.as_dict() if row.measured else {})} for row in self.rows],
-            "choices": {objective: {"shape": str(choice.shape), "sessions": choice.shape.sessions,
-                                    "threads": choice.shape.threads, "reason": choice.reason}
+            "rows": [{**(asdict(row.measured) if row.measured else {}), **_named(row.shape), "status": row.status,
+                      "reason": row.reason, "ran_as": row.ran_as} for row in self.rows],
+            "choices": {objective: {**_named(choice.shape), "reason": choice.reason}
                         for objective, choice in self.choices.items()},
         }
+
+
+def _named(shape: PoolShape) -> dict[str, Any]:
+    return {"shape": str(shape), "sessions": shape.sessions, "threads": shape.threads}
 
 
 def measure_shapes(
