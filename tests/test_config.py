@@ -1,6 +1,7 @@
 import pytest
 
 from ttspilot.config import FALLBACK_ORDER, TIERS, config_from_flags
+from ttspilot.server.cli import build_parser
 
 
 def test_tier_table_matches_design():
@@ -42,3 +43,36 @@ def test_named_tier_wins_and_unknown_is_refused():
 @pytest.mark.parametrize("name", list(TIERS))
 def test_cli_args_round_trip(name):
     assert TIERS[name].cli_args() == ["--tier", name]
+
+
+def test_pool_shape_flags_override_the_tier_and_keep_its_name():
+    config = config_from_flags("cpu", trt_concurrent=2, cpu_threads=1)
+    assert (config.tier, config.trt_concurrent, config.cpu_threads, config.device) == ("cpu", 2, 1, "cpu")
+    assert config_from_flags("full", cpu_threads=3).trt_concurrent == 2  # not given: the tier's own
+    assert config_from_flags("basic", trt_concurrent=4).tier == "basic"
+    for flags in ({"trt_concurrent": 0}, {"cpu_threads": 0}):
+        with pytest.raises(ValueError, match="at least 1"):
+            config_from_flags("cpu", **flags)
+
+
+@pytest.mark.parametrize(
+    ("tier", "flags", "args"),
+    [
+        ("cpu", {"trt_concurrent": 2, "cpu_threads": 1}, ["--tier", "cpu", "--trt_concurrent", "2", "--cpu_threads", "1"]),
+        ("full", {"trt_concurrent": 4}, ["--tier", "full", "--trt_concurrent", "4"]),
+        ("full", {"trt_concurrent": 2}, ["--tier", "full"]),  # the tier's own count needs no flag
+        ("cpu", {"cpu_threads": 2}, ["--tier", "cpu", "--cpu_threads", "2"]),
+    ],
+)
+def test_cli_args_reproduce_a_shaped_tier(tier, flags, args):
+    config = config_from_flags(tier, **flags)
+    assert config.cli_args() == args
+    parsed = build_parser().parse_args(args)  # the server's own command line reads them back
+    assert config_from_flags(parsed.tier, trt_concurrent=parsed.trt_concurrent, cpu_threads=parsed.cpu_threads) == config
+
+
+def test_threads_per_session_splits_the_cores_on_the_cpu_only():
+    assert TIERS["cpu"].threads_per_session(16) == 16
+    assert config_from_flags("cpu", trt_concurrent=4).threads_per_session(16) == 4
+    assert config_from_flags("cpu", trt_concurrent=4, cpu_threads=2).threads_per_session(16) == 2
+    assert TIERS["full"].threads_per_session(16) == 16  # GPU sessions share the cores for their CPU work

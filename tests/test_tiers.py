@@ -12,6 +12,7 @@ from ttspilot.config import FALLBACK_ORDER, GPU_TIERS
 from ttspilot.engines import engine_support
 from ttspilot.engines.base import EngineSupport
 from ttspilot.hardware import NO_NVML_LIBRARY, HardwareProfile, LibraryInfo, simulated_gpu, with_simulated_gpus
+from ttspilot.pool_shape import PoolShape, ShapeMeasurement
 from ttspilot.tiers import Candidate, TuningProfile, plan, tuning_fingerprint
 
 PIPER = engine_support(None)  # the embedded voice's engine
@@ -343,3 +344,24 @@ def test_tuning_profile_load_rejects_other_files(tmp_path: Path, text: str) -> N
     path.write_text(text)
     with pytest.raises(ValueError, match="not a tuning profile"):
         TuningProfile.load(path)
+
+
+def test_tuning_profile_keeps_measured_shapes(tmp_path: Path) -> None:
+    shapes = {"cpu": (ShapeMeasurement(PoolShape(1, 8), 0.2, 0.3, 10.0, 0.1, 12),
+                      ShapeMeasurement(PoolShape(2, 4), 0.25, 0.4, 14.5, 0.15, 13))}
+    tuning = tuning_for(simulated("T4:16:7.5"), shapes=shapes)
+    tuning.save(tmp_path / "tuning.json")
+    assert TuningProfile.load(tmp_path / "tuning.json") == tuning
+
+
+def test_tuning_profile_written_before_shapes_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"fingerprint": "abc", "best_tier": "cpu", "measured": {"cpu": 0.4},
+                                "created": "2026-11-22", "failed_quality": []}))
+    assert TuningProfile.load(path).shapes == {}
+
+
+def test_candidate_with_a_shape_starts_its_tier_in_that_shape() -> None:
+    candidate = Candidate("cpu", "measured best", shape=PoolShape(2, 1))
+    assert candidate.config.cli_args() == ["--tier", "cpu", "--trt_concurrent", "2", "--cpu_threads", "1"]
+    assert Candidate("cpu", "cold start").config.cli_args() == ["--tier", "cpu"]

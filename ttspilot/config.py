@@ -28,20 +28,33 @@ class OptimizationConfig:
     trt_concurrent: int = 1
     device: Device = "cpu"
     device_id: int = 0
-    cpu_threads: int | None = None  # None: one intra-op thread per core
+    cpu_threads: int | None = None  # intra-op threads per session; None: see threads_per_session
     load_vllm: bool = False  # an extra on top of a GPU tier, for engines with a vLLM path (CosyVoice2/3)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def threads_per_session(self, cores: int) -> int:
+        """Intra-op threads of each pooled session: `cpu_threads` when set, else the cores split across the
+        sessions on the CPU (so they do not oversubscribe it) and every core on a GPU tier."""
+        if self.cpu_threads:
+            return self.cpu_threads
+        return max(1, cores // max(1, self.trt_concurrent if self.device == "cpu" else 1))
+
     def cli_args(self) -> list[str]:
-        """The server flags that reproduce this configuration."""
+        """The server flags that reproduce this configuration: a named tier with a pool shape of its own
+        gives `--tier cpu --trt_concurrent 2 --cpu_threads 1`."""
         vllm = ["--load_vllm"] if self.load_vllm else []
-        if self.tier in TIERS and TIERS[self.tier] == replace(self, cpu_threads=None, device_id=0, load_vllm=False):
-            return ["--tier", self.tier, *vllm]
+        sessions = ["--trt_concurrent", str(self.trt_concurrent)]
+        threads = ["--cpu_threads", str(self.cpu_threads)] if self.cpu_threads else []
+        tier = TIERS.get(self.tier)
+        if tier is not None and tier == replace(self, trt_concurrent=tier.trt_concurrent, cpu_threads=None,
+                                                device_id=0, load_vllm=False):
+            return ["--tier", self.tier, *(sessions if self.trt_concurrent != tier.trt_concurrent else []),
+                    *threads, *vllm]
         args = ["--device", self.device]
         args += [flag for flag, on in (("--load_trt", self.load_trt), ("--load_jit", self.load_jit), ("--fp16", self.fp16)) if on]
-        return args + ["--trt_concurrent", str(self.trt_concurrent), *vllm]
+        return args + [*sessions, *threads, *vllm]
 
 
 TIERS: dict[str, OptimizationConfig] = {
@@ -63,7 +76,7 @@ def config_from_flags(
     load_trt: bool = False,
     load_jit: bool = False,
     fp16: bool = False,
-    trt_concurrent: int = 1,
+    trt_concurrent: int | None = None,
     device: Device | None = None,
     device_id: int = 0,
     cpu_threads: int | None = None,
@@ -71,26 +84,28 @@ def config_from_flags(
 ) -> OptimizationConfig:
     """Build a config from `--tier NAME` or from the individual flags.
 
-    Flags that match a named tier take its name; anything else is named `custom`.
-    Without a device, GPU flags imply CUDA and no flags at all mean the `cpu` tier.
+    With a tier, `trt_concurrent` and `cpu_threads` (the pool shape) override the tier's own and the tier keeps
+    its name; its other flags win over the individual ones. Without a tier, flags that match a named tier take
+    its name and anything else is named `custom`; no device means CUDA for GPU flags and the `cpu` tier for none.
     `load_vllm` rides on top of a GPU tier and keeps its name.
     """
+    for name, value in (("trt_concurrent", trt_concurrent), ("cpu_threads", cpu_threads)):
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be at least 1")
+    shape = {"cpu_threads": cpu_threads, "device_id": device_id, "load_vllm": load_vllm}
     if tier is not None:
         if tier not in TIERS:
             raise ValueError(f"unknown tier {tier!r}; choose one of: {', '.join(TIERS)}")
         if load_vllm and TIERS[tier].device != "cuda":
             raise ValueError("--load_vllm needs a GPU tier: vLLM runs on CUDA only")
-        return replace(TIERS[tier], device_id=device_id, cpu_threads=cpu_threads, load_vllm=load_vllm)
-    if trt_concurrent < 1:
-        raise ValueError("trt_concurrent must be at least 1")
+        return replace(TIERS[tier], trt_concurrent=trt_concurrent or TIERS[tier].trt_concurrent, **shape)
     if device is None:
         device = "cuda" if (load_trt or load_jit or fp16) else "cpu"
-    wanted = OptimizationConfig("custom", load_trt, load_jit, fp16, trt_concurrent, device)
+    wanted = OptimizationConfig("custom", load_trt, load_jit, fp16, trt_concurrent or 1, device)
     name = next((name for name, known in TIERS.items() if replace(known, tier="custom") == wanted), "custom")
     if load_vllm and device != "cuda":
         raise ValueError("--load_vllm needs a GPU tier: vLLM runs on CUDA only")
-    return replace(wanted, tier=name, device_id=device_id, cpu_threads=cpu_threads, load_vllm=load_vllm)
-
+    return replace(wanted, tier=name, **shape)
 
 MODEL_CACHE_DIR = ".ttspilot"
 

@@ -335,6 +335,11 @@ def with_simulated_gpus(profile: HardwareProfile, gpus: list[GpuInfo] | tuple[Gp
     )
 
 
+def best_gpu(profile: HardwareProfile) -> GpuInfo | None:
+    """The GPU with the most free memory (lowest index on a tie); the GPU tiers are planned for it."""
+    return max(profile.gpus, key=lambda gpu: (gpu.memory_free, -gpu.index), default=None)
+
+
 def describe(profile: HardwareProfile) -> list[str]:
     """One line per fact, for the operator's log."""
     lines = [

@@ -37,12 +37,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ttspilot.config import FALLBACK_ORDER, GPU_TIERS, TIERS, OptimizationConfig
 from ttspilot.engines.base import EngineSupport
-from ttspilot.hardware import GB, GpuInfo, HardwareProfile
+from ttspilot.hardware import GB, GpuInfo, HardwareProfile, best_gpu
+from ttspilot.pool_shape import PoolShape, ShapeMeasurement
 
 FP16_MIN_CC: tuple[int, int] = (7, 0)
 TRT_MIN_CC: tuple[int, int] = (7, 5)
@@ -54,6 +56,7 @@ class Candidate:
     tier: str
     reason: str
     vllm: bool = False  # the tier with vLLM for the LLM (OptimizationConfig.load_vllm)
+    shape: PoolShape | None = None  # a measured pool shape the launcher chose; None: the tier's own
 
     @property
     def label(self) -> str:
@@ -61,7 +64,8 @@ class Candidate:
 
     @property
     def config(self) -> OptimizationConfig:
-        return replace(TIERS[self.tier], load_vllm=self.vllm)
+        config = replace(TIERS[self.tier], load_vllm=self.vllm)
+        return self.shape.applied(config) if self.shape else config
 
     def __str__(self) -> str:
         return f"{self.label}: {self.reason}"
@@ -76,6 +80,7 @@ class TuningProfile:
     measured: dict[str, float]  # tier -> median RTF
     created: str
     failed_quality: tuple[str, ...] = ()
+    shapes: Mapping[str, tuple[ShapeMeasurement, ...]] = field(default_factory=dict)  # tier -> its measured shapes
 
     def save(self, path: str | Path) -> None:
         """Write atomically (temp file + rename) so a reader never sees half a profile."""
@@ -93,7 +98,7 @@ class TuningProfile:
 
     @classmethod
     def load(cls, path: str | Path) -> TuningProfile:
-        """Read a saved profile; raises ValueError when the file is not one."""
+        """Read a saved profile (one written before shapes were measured has none); ValueError when it is not one."""
         try:
             data = json.loads(Path(path).read_text())
             profile = cls(
@@ -102,6 +107,8 @@ class TuningProfile:
                 measured={str(tier): float(rtf) for tier, rtf in data["measured"].items()},
                 created=str(data["created"]),
                 failed_quality=tuple(str(tier) for tier in data.get("failed_quality", ())),
+                shapes={str(tier): tuple(ShapeMeasurement.from_dict(m) for m in rows)
+                        for tier, rows in data.get("shapes", {}).items()},
             )
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as err:
             raise ValueError(f"{path}: not a tuning profile ({err})") from None
@@ -120,11 +127,6 @@ class TierPlan:
 def tuning_fingerprint(profile: HardwareProfile, support: EngineSupport, model_hash: str = "") -> str:
     """The key a tuning profile is stored under and checked against: hardware, libraries, engine, model."""
     return profile.fingerprint({"engine": support.name, "model": model_hash})
-
-
-def best_gpu(profile: HardwareProfile) -> GpuInfo | None:
-    """The GPU with the most free memory (lowest index on a tie); the GPU tiers are planned for it."""
-    return max(profile.gpus, key=lambda gpu: (gpu.memory_free, -gpu.index), default=None)
 
 
 def plan(

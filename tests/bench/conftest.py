@@ -1,4 +1,5 @@
-"""One real benchmark run of the cpu tier (fresh child process, tiny repeat count), shared by the bench tests.
+"""One real benchmark run of the cpu tier (fresh child process, tiny repeat count) and of its pool shapes (1 s of
+load each), shared by the bench tests.
 
 XDG_CACHE_HOME points at a temporary folder, so the tuning profile and caches never touch the user's.
 """
@@ -37,7 +38,7 @@ def cpu_run(tmp_path_factory: pytest.TempPathFactory) -> CpuRun:
     output_dir = root / "out"
     result = subprocess.run(
         [sys.executable, str(REPO / "benchmark_performance.py"), "--tier", "cpu", "--quick", "--repeats", "1",
-         "--concurrency", "1", "--output_dir", str(output_dir)],
+         "--concurrency", "1", "--shape_seconds", "1", "--output_dir", str(output_dir)],
         check=False, capture_output=True, text=True, timeout=180, cwd=REPO, env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr

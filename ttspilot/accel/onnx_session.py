@@ -98,10 +98,8 @@ def voice_cache_dir(model_dir: Path | None, model_path: Path) -> Path:
 
 
 def cpu_threads(config: OptimizationConfig) -> int:
-    """Intra-op threads: one per core unless set, split across pooled sessions so the CPU is not oversubscribed."""
-    if config.cpu_threads:
-        return config.cpu_threads
-    return max(1, (os.cpu_count() or 1) // max(1, config.trt_concurrent if config.device == "cpu" else 1))
+    """Intra-op threads per session on this machine (`OptimizationConfig.threads_per_session`)."""
+    return config.threads_per_session(os.cpu_count() or 1)
 
 
 def model_input_names(model_path: Path) -> list[str]:

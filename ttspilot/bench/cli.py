@@ -6,7 +6,8 @@
     python benchmark_performance.py --server http://127.0.0.1:9234 --api sft --concurrency 1 2 4 --duration 20
 
 Without a configuration flag it measures the tiers start_optimized_server.py would try here,
-which is what the tuning profile needs.
+which is what the tuning profile needs. Then the pool shapes of the best tier are measured
+(`bench/shapes.py`; `--no_shapes` skips them) for the launcher's `--objective`.
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ from ttspilot.bench.report import (
     write_chart,
     write_files,
 )
-from ttspilot.bench.runner import all_configurations, run_all, with_skip_reasons
+from ttspilot.bench.runner import Outcome, all_configurations, run_all, with_skip_reasons
+from ttspilot.bench.shapes import QUICK_SHAPE_S, SHAPE_S, ShapeReport, measure_shapes, shape_lines
 from ttspilot.bench.texts import TEXT_SETS, read_texts
 from ttspilot.config import TIERS, OptimizationConfig, ServerSettings, config_from_flags
 from ttspilot.engines import engine_support
 from ttspilot.engines.base import EngineLoadError, LoadOptions
-from ttspilot.hardware import describe, probe
+from ttspilot.hardware import HardwareProfile, describe, probe
 from ttspilot.tiers import plan
 
 log = logging.getLogger("ttspilot.bench")
@@ -63,6 +65,8 @@ class BenchOptions:
     output_dir: Path | None = None  # None: benchmarks/<timestamp>/
     model_dir: Path | None = None
     load: LoadOptions = LoadOptions()  # as the server takes them: --cosyvoice_root, --voices
+    shapes: bool = True  # measure the best tier's pool shapes
+    shape_seconds: float | None = None  # concurrent load per shape; None: SHAPE_S, or QUICK_SHAPE_S with quick
 
 
 def server_load_options(cosyvoice_root: Path | None = None, voices: Path | None = None) -> LoadOptions:
@@ -81,6 +85,8 @@ class BenchRun:
     profile: ProfileOutcome
     files: list[Path]
     chart: str
+    shapes: ShapeReport | None  # None: not measured, `shapes_note` says why
+    shapes_note: str = ""
 
 
 def default_output_dir() -> Path:
@@ -110,7 +116,10 @@ def run_benchmark(options: BenchOptions) -> BenchRun:
     sampled = any(not measurement.deterministic for measurement in measured)
     rows = build_rows(outcomes, verdicts, reference)
     recommendation = recommend(rows)
-    profile = save_profile(rows, recommend(rows, launchable=True), hardware, support, options.model_dir)
+    best = recommend(rows, launchable=True)
+    shapes, shapes_note = best_tier_shapes(options, outcomes, best, hardware, spec, output_dir / "runs")
+    profile = save_profile(rows, best, hardware, support, options.model_dir,
+                           shapes={shapes.tier: shapes.measured} if shapes and shapes.measured else {})
     summary: dict[str, Any] = {
         "created": datetime.now().astimezone().isoformat(timespec="seconds"),
         "hardware": describe(hardware),
@@ -124,10 +133,25 @@ def run_benchmark(options: BenchOptions) -> BenchRun:
         "sampled_synthesis": sampled,
         "recommendation": recommendation and asdict(recommendation),
         "tuning_profile": {"path": profile.path and str(profile.path), "message": profile.message},
+        "pool_shapes": shapes.as_dict() if shapes else {"skipped": shapes_note},
     }
     files = write_files(frame(rows), output_dir, "results", summary)
     chart = write_chart(rows, output_dir / "chart.png")
-    return BenchRun(rows, reference, sampled, recommendation, profile, files, chart)
+    return BenchRun(rows, reference, sampled, recommendation, profile, files, chart, shapes, shapes_note)
+
+
+def best_tier_shapes(
+    options: BenchOptions, outcomes: list[Outcome], best: Recommendation | None, hardware: HardwareProfile,
+    spec: MeasureSpec, work_dir: Path,
+) -> tuple[ShapeReport | None, str]:
+    """The pool shapes of the tier the launcher would start first, or None and why they were not measured."""
+    if not options.shapes:
+        return None, "pool shapes not measured (--no_shapes)"
+    if best is None:
+        return None, "pool shapes not measured: no named tier ran and passed the quality check"
+    config = next(outcome.bench.config for outcome in outcomes if outcome.bench.label == best.configuration)
+    seconds = options.shape_seconds or (QUICK_SHAPE_S if options.quick else SHAPE_S)
+    return measure_shapes(config, hardware, spec, work_dir, seconds), ""
 
 
 def report_lines(run: BenchRun) -> list[str]:
@@ -145,6 +169,7 @@ def report_lines(run: BenchRun) -> list[str]:
         lines.append(f"recommended: {run.recommendation.configuration} -- {run.recommendation.reason}")
     else:
         lines.append("recommended: none -- no configuration ran and passed the quality check")
+    lines += shape_lines(run.shapes) if run.shapes else [run.shapes_note]
     lines += [f"wrote {path}" for path in run.files] + [run.chart, run.profile.message]
     return lines
 
@@ -154,10 +179,11 @@ def benchmark_for_launch(tiers: list[str], model_dir: Path | None, load: LoadOpt
     then reads the tuning profile it wrote like any other. `load`: the server's own (default: its environment)."""
     run = run_benchmark(BenchOptions(configs=tuple(TIERS[tier] for tier in tiers), quick=True, model_dir=model_dir,
                                      load=load or server_load_options()))
-    table_text, *rest = report_lines(run)
-    print(table_text, file=sys.stderr)
-    for line in filter(None, rest):
-        log.info("benchmark: %s", line.strip())
+    for line in filter(None, report_lines(run)):
+        if "\n" in line:  # a table
+            print(line, file=sys.stderr)
+        else:
+            log.info("benchmark: %s", line.strip())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -191,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="clients: benchmark throughput at 1..N (default 2) or at the listed counts; "
                      "server mode runs each listed count (default 1)")
     how.add_argument("--output_dir", type=Path, help="default: benchmarks/<timestamp>/")
+    how.add_argument("--no_shapes", action="store_true",
+                     help="skip measuring the best tier's pool shapes (sessions x threads), which the launcher's "
+                     "--objective picks from")
+    how.add_argument("--shape_seconds", type=float, metavar="S",
+                     help=f"concurrent load per pool shape (default {SHAPE_S:g}; --quick: {QUICK_SHAPE_S:g})")
     server = parser.add_argument_group("server mode")
     server.add_argument("--server", metavar="URL", help="drive this running server instead of measuring tiers")
     server.add_argument("--api", choices=["sft", "openai", "piper"], default="sft",
@@ -231,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             configs=configs, repeats=args.repeats, quick=args.quick, texts=texts, language=args.language,
             concurrency=tuple(range(1, levels[0] + 1)) if len(levels) == 1 else tuple(levels),
             output_dir=args.output_dir, model_dir=args.model_dir,
-            load=server_load_options(args.cosyvoice_root, args.voices),
+            load=server_load_options(args.cosyvoice_root, args.voices), shapes=not args.no_shapes,
+            shape_seconds=args.shape_seconds,
         ))
     except EngineLoadError as error:
         parser.error(f"--model_dir: {error.reason}")

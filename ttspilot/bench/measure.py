@@ -8,6 +8,12 @@ Synthesis uses the engine's deterministic options (Piper: no noise) so the quali
 compare audio; an engine without them (CosyVoice samples its speech tokens) is recorded as such.
 The engine is loaded with the same `LoadOptions` the server takes (CosyVoice: `--cosyvoice_root`).
 
+With `shape_seconds` set the child measures a pool shape instead (`bench/shapes.py`): `STREAMS` streamed
+requests of the built-in long text at once, each stream starting `STAGGER_S` after the previous one and
+sending request after request until the time is up. A request still running then is cut after its first
+audio, so every request gives a time to first audio and the run ends within one segment of the deadline;
+throughput counts the audio the streams received. One client alone is measured on the same text first.
+
 The parent reads progress from stdout, one line per step: `ttspilot-bench {"steps": N}`
 first, then `ttspilot-bench {"step": "..."}`; everything else goes to stderr.
 """
@@ -35,10 +41,13 @@ from ttspilot.canary import CANARY_TEXT
 from ttspilot.config import OptimizationConfig, ServerSettings
 from ttspilot.engines import load_engine
 from ttspilot.engines.base import Engine, EngineInfo, EngineLoadError, LoadOptions
+from ttspilot.pool_shape import STREAMS
 from ttspilot.server.pipeline import SynthesisJob, SynthesisPipeline
 from ttspilot.server.stats import StatsRecorder
 
 PROGRESS_PREFIX = "ttspilot-bench "
+STAGGER_S = 0.25  # between the starts of the concurrent streams of a shape measurement
+SINGLE_REPEATS = 3  # one-client first audio of the long text, before the concurrent load
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class MeasureSpec:
     quick: bool = False  # built-in set: short and medium only
     model_dir: Path | None = None
     load: LoadOptions = LoadOptions()  # what the server would load the engine with besides folder and tier
+    shape_seconds: float | None = None  # set: measure the pool shape under concurrent streams for this long
 
     def to_json(self) -> str:
         load = {name: str(value) if isinstance(value, Path) else value for name, value in asdict(self.load).items()}
@@ -83,6 +93,16 @@ def load_options_from_dict(data: dict[str, Any]) -> LoadOptions:
 
 
 @dataclass
+class StreamLoad:
+    """A pool-shape measurement's raw figures (see the module docstring)."""
+
+    first_audio_s: list[float]  # one per request of the concurrent load
+    audio_s: float  # audio the streams received
+    wall_s: float  # from the first stream's start to the last one's end
+    single_first_audio_s: list[float]  # one client alone, the same text
+
+
+@dataclass
 class Measurement:
     """What one child measured; `error` set means the engine would not load (the row is skipped)."""
 
@@ -101,6 +121,7 @@ class Measurement:
     texts: dict[str, str] = field(default_factory=dict)
     audio: dict[str, str] = field(default_factory=dict)  # text name -> float WAV of the deterministic output
     engine_info: EngineInfo | None = None  # None when the engine would not load
+    streams: StreamLoad | None = None  # set by a pool-shape measurement (`MeasureSpec.shape_seconds`)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self) | {"engine_info": self.engine_info and self.engine_info.as_dict()}
@@ -111,6 +132,7 @@ class Measurement:
         return cls(**data | {
             "throughput": {int(k): v for k, v in data.get("throughput", {}).items()},
             "engine_info": info and EngineInfo.from_dict(info),
+            "streams": data.get("streams") and StreamLoad(**data["streams"]),
         })
 
 
@@ -239,6 +261,31 @@ class _PipelineClient:
         produced = await asyncio.gather(*(caller(offset) for offset in range(clients)))
         return sum(produced) / (time.perf_counter() - started)
 
+    async def streams(self, text: str, streams: int, seconds: float) -> tuple[list[float], float, float]:
+        """First audio per request, audio received and wall time of `streams` closed-loop streamed callers."""
+        started = time.perf_counter()
+        deadline = started + seconds
+
+        async def caller(offset: int) -> tuple[list[float], float]:
+            await asyncio.sleep(offset * STAGGER_S)
+            first_audio, received = [], 0.0
+            while True:  # at least one request per stream, however short the time
+                job = self.job(text, stream=True)
+                timing = self.pipeline.start(job, uuid.uuid4().hex, "benchmark")
+                async with aclosing(self.pipeline.audio(job, timing)) as chunks:
+                    async for chunk in chunks:
+                        received += len(chunk) / job.sample_rate
+                        if time.perf_counter() >= deadline:
+                            break
+                if timing.time_to_first_audio is not None:
+                    first_audio.append(timing.time_to_first_audio)
+                if time.perf_counter() >= deadline:
+                    return first_audio, received
+
+        done = await asyncio.gather(*(caller(offset) for offset in range(streams)))
+        wall = time.perf_counter() - started
+        return [s for first_audio, _ in done for s in first_audio], sum(received for _, received in done), wall
+
 
 async def _run(engine: Engine, spec: MeasureSpec, texts: dict[str, str], result: Measurement, progress: Progress) -> None:
     bench = _PipelineClient(engine, max(spec.concurrency))
@@ -262,6 +309,18 @@ async def _run(engine: Engine, spec: MeasureSpec, texts: dict[str, str], result:
     bench.pipeline.shutdown()
 
 
+async def _run_streams(engine: Engine, spec: MeasureSpec, text: str, result: Measurement, progress: Progress) -> None:
+    bench = _PipelineClient(engine, STREAMS)
+    await asyncio.gather(*(bench.whole(CANARY_TEXT) for _ in range(STREAMS)))  # every pooled session once
+    progress.step("warm-up")
+    single = [await bench.first_audio(text) for _ in range(SINGLE_REPEATS)]
+    progress.step("one client")
+    first_audio, received, wall = await bench.streams(text, STREAMS, spec.shape_seconds or 0.0)
+    result.streams = StreamLoad(first_audio, received, wall, single)
+    progress.step(f"{STREAMS} streams")
+    bench.pipeline.shutdown()
+
+
 def measure(spec: MeasureSpec, progress: Progress) -> Measurement:
     """Load the engine for the spec's configuration and measure it; a load failure is a result, not a crash."""
     result = Measurement(spec.label, spec.config.tier)
@@ -274,14 +333,20 @@ def measure(spec: MeasureSpec, progress: Progress) -> Measurement:
             return result
         result.load_s = time.perf_counter() - started
         voice = next(v for v in engine.voices() if v.id == engine.default_voice)
-        texts = spec.texts or builtin_texts(
-            language_of(voice.language) if spec.language == "auto" else spec.language, spec.quick
-        )
-        progress.total(2 + len(texts) * spec.repeats + len(spec.concurrency))
+        language = language_of(voice.language) if spec.language == "auto" else spec.language
+        if spec.shape_seconds is not None:
+            texts = {"long": builtin_texts(language, quick=False)["long"]}
+            progress.total(4)
+        else:
+            texts = spec.texts or builtin_texts(language, spec.quick)
+            progress.total(2 + len(texts) * spec.repeats + len(spec.concurrency))
         progress.step("load")
         result.texts, result.sample_rate, result.engine_info = texts, engine.sample_rate, engine.info()
         result.streaming, result.deterministic = engine.capabilities.streaming, bool(engine.deterministic_options)
-        asyncio.run(_run(engine, spec, texts, result, progress))
+        if spec.shape_seconds is not None:
+            asyncio.run(_run_streams(engine, spec, texts["long"], result, progress))
+        else:
+            asyncio.run(_run(engine, spec, texts, result, progress))
     result.peak_rss_mb, result.peak_gpu_mb = peak_rss_mb(), gpu.peak_mb
     return result
 

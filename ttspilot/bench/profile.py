@@ -9,6 +9,7 @@ tiers it never saw (a `cpu`-only run would push every GPU tier out).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from ttspilot.engines import engine_class
 from ttspilot.engines.base import EngineLoadError, EngineSupport
 from ttspilot.hardware import HardwareProfile
 from ttspilot.launcher.optimized import tuning_path
+from ttspilot.pool_shape import ShapeMeasurement
 from ttspilot.tiers import TuningProfile, plan, tuning_fingerprint
 
 if TYPE_CHECKING:  # the launcher imports this module; pandas and tabulate stay out of its start
@@ -48,9 +50,10 @@ def profile_fingerprint(hardware: HardwareProfile, support: EngineSupport, model
 
 def save_profile(
     rows: list[Row], best: Recommendation | None, hardware: HardwareProfile, support: EngineSupport,
-    model_dir: Path | None,
+    model_dir: Path | None, shapes: Mapping[str, tuple[ShapeMeasurement, ...]] | None = None,
 ) -> ProfileOutcome:
-    """Write `best` (the fastest named tier that passed quality), the measured RTFs and the tiers that failed quality."""
+    """Write `best` (the fastest named tier that passed quality), the measured RTFs, the tiers that failed quality
+    and the pool shapes measured per tier."""
     planned = [candidate.tier for candidate in plan(hardware, support).candidates if not candidate.vllm]
     missing = [tier for tier in planned if tier not in {row.tier for row in rows}]
     if missing:
@@ -67,7 +70,11 @@ def save_profile(
         measured={row.tier: row.rtf_median for row in named if not row.failed_quality},
         created=datetime.now().astimezone().isoformat(timespec="seconds"),
         failed_quality=tuple(row.tier for row in named if row.failed_quality),
+        shapes=dict(shapes or {}),
     )
     path = tuning_path(fingerprint)
     profile.save(path)
-    return ProfileOutcome(path, f"tuning profile written: {path} (best tier {best.tier}, RTF {best.rtf_median:.3f})")
+    measured = "".join(f", {len(rows)} pool shape(s) of {tier}" for tier, rows in profile.shapes.items())
+    return ProfileOutcome(
+        path, f"tuning profile written: {path} (best tier {best.tier}, RTF {best.rtf_median:.3f}{measured})"
+    )

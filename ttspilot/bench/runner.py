@@ -37,10 +37,11 @@ class BenchConfig:
 
     config: OptimizationConfig
     skip_reason: str | None = None
+    name: str | None = None  # the row's label when `config_label` would not tell it apart (a pool shape)
 
     @property
     def label(self) -> str:
-        return config_label(self.config)
+        return self.name or config_label(self.config)
 
 
 @dataclass(frozen=True)

@@ -209,6 +209,7 @@ class EngineInfo:
     sample_rate: int
     voice_count: int
     models: tuple[ModelReport, ...] = ()
+    threads: int | None = None  # intra-op threads each session really runs with, read back from the runtime
 
     @property
     def tier(self) -> str:
@@ -228,6 +229,7 @@ class EngineInfo:
             "providers": list(self.providers),
             "flags": {flag: {"active": state.active, "reason": state.reason} for flag, state in self.flags.items()},
             "trt_concurrent": self.concurrency,
+            "cpu_threads": self.threads,
             "sample_rate": self.sample_rate,
             "voices": self.voice_count,
             "models": [model.as_dict() for model in self.models],
@@ -243,6 +245,7 @@ class EngineInfo:
             providers=tuple(data["providers"]),
             flags={flag: FlagState(state["active"], state["reason"]) for flag, state in data["flags"].items()},
             concurrency=int(data["trt_concurrent"]),
+            threads=data.get("cpu_threads"),
             sample_rate=int(data["sample_rate"]),
             voice_count=int(data["voices"]),
             models=tuple(

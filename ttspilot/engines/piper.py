@@ -218,6 +218,7 @@ class PiperEngine(Engine):
                 ModelReport(m.file.stem, tuple(o.load_seconds for o in m.opened), _compiled_cache(m.opened[0]))
                 for m in self._models
             ),
+            threads=opened.session.get_session_options().intra_op_num_threads,
         )
 
 

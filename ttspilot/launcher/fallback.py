@@ -3,7 +3,8 @@
 Unlike the optimized launcher it does not trust the tier policy's thresholds (memory, compute
 capability) and tries every tier; only when the probe finds no GPU tier can start at all (no
 GPU, or no CUDA runtime for the engine) are the GPU tiers skipped, with the probe's reason,
-instead of starting a child for each just to watch it exit.
+instead of starting a child for each just to watch it exit. It reads no tuning profile, so every
+tier runs in its default pool shape.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ log = logging.getLogger("ttspilot.launcher")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Start the server on the first tier that works: " + " -> ".join(FALLBACK_ORDER),
-        epilog="Unknown flags are passed to fastapi_server.py.",
+        epilog="Every tier runs in its default pool shape (start_optimized_server.py --objective runs a measured one). "
+        "Unknown flags are passed to fastapi_server.py.",
     )
     add_launch_flags(parser)
     parser.add_argument("--force_config", choices=list(TIERS), help="start this one tier, no fallback")

@@ -1,6 +1,7 @@
 """start_optimized_server.py: probe the hardware, plan the tiers, prebuild, start and supervise.
 
-Each step says in one log line what it chose and why.
+Each step says in one log line what it chose and why. A tier whose pool shapes the benchmark measured
+(tuning profile) runs in the shape `--objective` picks from them (`pool_shape.choose`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ttspilot.launcher.options import (
     setup_logging,
 )
 from ttspilot.launcher.run import EXIT_CANNOT_LAUNCH, LaunchOptions, Supervisor, server_command
+from ttspilot.pool_shape import OBJECTIVES, Objective, PoolShape, candidate_shapes, choose, default_shape
 from ttspilot.tiers import Candidate, TierPlan, TuningProfile, plan, tuning_fingerprint
 
 log = logging.getLogger("ttspilot.launcher")
@@ -50,6 +52,31 @@ def load_tuning(profile: HardwareProfile, support: EngineSupport, model_hash: st
         return None
     log.info("tuning: using measured results from %s", path)
     return tuning
+
+
+def with_pool_shapes(
+    tier_plan: TierPlan, tuning: TuningProfile | None, objective: Objective, hardware: HardwareProfile
+) -> tuple[TierPlan, list[str]]:
+    """Each candidate whose tier has measured shapes that still fit here (GPU memory free today) runs in the one
+    `objective` picks, and one line per such tier says which and why; the first tier without them keeps its
+    default, and a line says so. `tuning` must be this machine's (same fingerprint)."""
+    chosen: dict[str, PoolShape] = {}
+    lines = []
+    for number, tier in enumerate(dict.fromkeys(candidate.tier for candidate in tier_plan.candidates)):
+        config = TIERS[tier]
+        measured, created = (tuning.shapes.get(tier, ()), tuning.created) if tuning else ((), "")
+        fitting = [m for m in measured if m.shape in candidate_shapes(config, hardware)]
+        if fitting:
+            choice = choose(fitting, objective)
+            chosen[tier] = choice.shape
+            lines.append(f"pool shape for {tier}: {choice.shape} (objective {objective}: {choice.reason}; "
+                         f"measured {created})")
+        elif number == 0:
+            why = "no measured shape fits here now" if measured else "no measured shapes; run benchmark_performance.py"
+            lines.append(f"pool shape for {tier}: the tier's default {default_shape(config, hardware.cpu_cores).short} "
+                         f"({why})")
+    candidates = tuple(replace(candidate, shape=chosen.get(candidate.tier)) for candidate in tier_plan.candidates)
+    return replace(tier_plan, candidates=candidates), lines
 
 
 def print_plan(profile: HardwareProfile, tier_plan: TierPlan, options: LaunchOptions, engine: type[Engine],
@@ -99,7 +126,13 @@ def main(argv: list[str] | None = None) -> int:
                         help='plan for a GPU that is not here, e.g. "T4:16:7.5" (repeatable)')
     parser.add_argument("--precompile", action="store_true", help="rebuild the chosen tier's caches even if valid")
     parser.add_argument("--no_precompile", action="store_true", help="start without building caches")
-    parser.add_argument("--benchmark", action="store_true", help="benchmark the tiers first and use the result")
+    parser.add_argument("--benchmark", action="store_true",
+                        help="benchmark the tiers (and the best one's pool shapes) first and use the result")
+    parser.add_argument("--objective", choices=OBJECTIVES, default="balanced",
+                        help="which measured pool shape (sessions x threads) a tier runs in, judged at 4 concurrent "
+                        "streams: latency = lowest first-audio p50, throughput = most audio seconds per second, "
+                        "balanced = most audio per second whose first-audio p50 is within 1.5x of the lowest "
+                        "(default: %(default)s); without measured shapes a tier keeps its default")
     args, passthrough = parser.parse_known_args(argv)
     setup_logging()
     if problem := cannot_launch(args, check_port=not args.dry_run, passthrough=passthrough):
@@ -123,18 +156,24 @@ def main(argv: list[str] | None = None) -> int:
 
         benchmark_for_launch([candidate.tier for candidate in plan(profile, support).candidates if not candidate.vllm],
                              args.model_dir, server_load_options(*server_load_paths(passthrough)))
-    tier_plan = plan(profile, support, load_tuning(profile, support, voice_hash), model_hash=voice_hash)
+    tuning = load_tuning(profile, support, voice_hash)
+    tier_plan = plan(profile, support, tuning, model_hash=voice_hash)
+    ours = tuning if tuning and tuning.fingerprint == tuning_fingerprint(profile, support, voice_hash) else None
+    tier_plan, shape_lines = with_pool_shapes(tier_plan, ours, args.objective, profile)
     if tier_plan.gpu is not None:
         device_id = cuda_device_id(tier_plan.gpu.index)  # CUDA numbering, which CUDA_VISIBLE_DEVICES changes
         options = replace(options, server_args=(*options.server_args, "--device_id", str(device_id)))
     if args.dry_run:
         print_plan(profile, tier_plan, options, engine, args.model_dir)
+        print("\n".join(shape_lines))
         return 0
 
     for line in describe(profile):
         log.info("hardware: %s", line)
     if tier_plan.tuning_note:
         log.info("tuning: %s", tier_plan.tuning_note)
+    for line in shape_lines:
+        log.info("%s", line)
     log_skipped(tier_plan.skipped)
     if tier_plan.vllm_skipped:
         log.info("plan: vLLM skipped, %s", tier_plan.vllm_skipped)

@@ -50,9 +50,10 @@ def launch_options(args: argparse.Namespace, passthrough: list[str]) -> LaunchOp
     )
 
 
-# Server flags that make a tier: each candidate sets its own, so a passed-through one would break the others
-# (--load_vllm on the cpu candidate, --tier on every one).
-TIER_FLAGS = ("--tier", "--load_trt", "--load_jit", "--fp16", "--trt_concurrent", "--device", "--load_vllm")
+# Server flags that make a tier and its pool shape: each candidate sets its own, so a passed-through one would
+# break the others (--load_vllm on the cpu candidate, --tier on every one, --cpu_threads on a measured shape).
+TIER_FLAGS = ("--tier", "--load_trt", "--load_jit", "--fp16", "--trt_concurrent", "--cpu_threads", "--device",
+              "--load_vllm")
 
 
 def server_load_paths(passthrough: list[str]) -> tuple[Path | None, Path | None]:

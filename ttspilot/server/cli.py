@@ -41,11 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
                             help=f"{field.description or name} (default: {field.default})")
     parser.add_argument("--cors_origins", type=lambda text: [o.strip() for o in text.split(",") if o.strip()],
                         default=argparse.SUPPRESS, help="comma-separated origins allowed by CORS (default: CORS off)")
-    parser.add_argument("--tier", choices=list(TIERS), help="named tier; overrides the individual flags")
+    parser.add_argument("--tier", choices=list(TIERS),
+                        help="named tier; overrides the individual flags except the pool shape "
+                        "(--trt_concurrent, --cpu_threads), which overrides the tier's and keeps its name")
     parser.add_argument("--load_trt", action="store_true", help="TensorRT")
     parser.add_argument("--load_jit", action="store_true", help="ahead-of-time optimized graph / JIT")
     parser.add_argument("--fp16", action="store_true", help="half precision")
-    parser.add_argument("--trt_concurrent", type=int, default=1, help="independent sessions for concurrent requests")
+    parser.add_argument("--trt_concurrent", type=_positive, metavar="N",
+                        help="pooled sessions: segments synthesized at once (default: the tier's, else 1)")
+    parser.add_argument("--cpu_threads", type=_positive, metavar="N",
+                        help="intra-op threads per session (default: the cores split across the sessions on the "
+                        "CPU, every core on a GPU tier)")
     parser.add_argument("--load_vllm", action="store_true",
                         help="vLLM for the LLM on top of a GPU tier (CosyVoice2/3 with vllm installed)")
     parser.add_argument("--device", choices=["cuda", "cpu"], help="default: cuda when a GPU flag is set")
@@ -53,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no_canary", action="store_true", help="ready after warm-up even if the canary audio fails")
     parser.add_argument("--log_level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
+
+
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
 
 
 def settings_from(args: argparse.Namespace) -> ServerSettings:
@@ -73,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_flags(
             args.tier, load_trt=args.load_trt, load_jit=args.load_jit, fp16=args.fp16,
             trt_concurrent=args.trt_concurrent, device=args.device, device_id=args.device_id, load_vllm=args.load_vllm,
+            cpu_threads=args.cpu_threads,
         )
         settings = settings_from(args)
     except (ValueError, ValidationError) as error:
@@ -97,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("engine failed to load: %s", error.reason)
         return 3
     info = engine.info()
-    log.info("engine %s ready on %s; asked for but inactive: %s", engine.name, ",".join(info.providers),
-             info.inactive() or "none")
+    log.info("engine %s ready on %s, %d session(s) x %s intra-op thread(s); asked for but inactive: %s", engine.name,
+             ",".join(info.providers), info.concurrency, info.threads or "?", info.inactive() or "none")
     quiet_signals()
     app = create_app(engine, settings)
     uvicorn.run(

@@ -441,6 +441,7 @@ class CosyVoiceEngine(Engine):
             sample_rate=self.sample_rate,
             voice_count=len(self._speakers),
             models=(ModelReport(self.model_dir.name, (round(self.load_seconds, 3),), None),),
+            threads=torch.get_num_threads(),  # torch's intra-op pool, which --cpu_threads sets
         )
 
 
