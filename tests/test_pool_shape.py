@@ -79,6 +79,13 @@ def test_balanced_takes_a_shape_exactly_at_the_limit_and_explains_the_rule():
     assert "within 1.5x of the lowest (0.20 s)" in choice.reason
 
 
+def test_latency_is_one_listener_alone_even_when_four_streams_say_otherwise():
+    one_fast = ShapeMeasurement(PoolShape(1, 8), 0.30, 0.4, 10.0, 0.12, 12)
+    four_fast = ShapeMeasurement(PoolShape(2, 4), 0.25, 0.4, 12.0, 0.20, 12)
+    choice = choose([four_fast, one_fast], "latency")
+    assert choice.shape == PoolShape(1, 8) and "one listener alone (0.12 s)" in choice.reason
+
+
 def test_ties_go_to_the_other_figure():
     same_p50 = [measured(1, 0.2, 10.0), measured(2, 0.2, 12.0)]
     assert choose(same_p50, "latency").shape.sessions == 2  # equal first audio: more throughput

@@ -79,13 +79,14 @@ class ShapeMeasurement:
     throughput: float  # audio seconds per wall second under that load
     single_first_audio_s: float  # one client, the long text
     requests: int  # streamed requests the percentiles come from
+    stall_max_s: float = 0.0  # the longest silence one of those streams' listeners heard after first audio
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ShapeMeasurement:
         shape = data["shape"]
         return cls(PoolShape(int(shape["sessions"]), None if shape["threads"] is None else int(shape["threads"])),
                    float(data["first_audio_p50_s"]), float(data["first_audio_p95_s"]), float(data["throughput"]),
-                   float(data["single_first_audio_s"]), int(data["requests"]))
+                   float(data["single_first_audio_s"]), int(data["requests"]), float(data.get("stall_max_s", 0.0)))
 
 
 @dataclass(frozen=True)
@@ -96,18 +97,20 @@ class ShapeChoice:
 
 
 def choose(measurements: Sequence[ShapeMeasurement], objective: Objective) -> ShapeChoice:
-    """The shape for `objective`, all judged at `STREAMS` concurrent streams.
+    """The shape for `objective`.
 
-    latency: the lowest first-audio p50 (ties: higher throughput); throughput: the highest audio seconds per
-    second (ties: lower p50); balanced: the highest throughput among shapes whose p50 is within
-    `BALANCED_SLACK` times the lowest. Raises ValueError without measurements.
+    latency: the soonest first audio for one listener alone (ties: lower first-audio p50 at `STREAMS`
+    streams, then higher throughput): an interactive box mostly serves one at a time; throughput: the highest
+    audio seconds per second at `STREAMS` streams (ties: lower p50); balanced: the highest throughput among
+    shapes whose p50 at `STREAMS` streams is within `BALANCED_SLACK` times the lowest. Raises ValueError
+    without measurements.
     """
     if not measurements:
         raise ValueError("no measured shapes to choose from")
     lowest = min(m.first_audio_p50_s for m in measurements)
     if objective == "latency":
-        pick = min(measurements, key=lambda m: (m.first_audio_p50_s, -m.throughput))
-        why = "lowest first audio p50"
+        pick = min(measurements, key=lambda m: (m.single_first_audio_s, m.first_audio_p50_s, -m.throughput))
+        why = f"soonest first audio for one listener alone ({pick.single_first_audio_s:.2f} s)"
     elif objective == "throughput":
         pick = max(measurements, key=lambda m: (m.throughput, -m.first_audio_p50_s))
         why = "highest throughput"

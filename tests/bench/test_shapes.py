@@ -26,7 +26,7 @@ def test_every_cpu_shape_is_measured_with_sane_figures(cpu_run: CpuRun):
         assert row["ran_as"] == f"{shape.sessions} x {shape.threads}"  # the engine really ran the shape asked for
         assert shape.sessions * shape.threads <= cores
         assert 0 < row["first_audio_p50_s"] <= row["first_audio_p95_s"]
-        assert row["throughput"] > 0 and row["single_first_audio_s"] > 0
+        assert row["throughput"] > 0 and row["single_first_audio_s"] > 0 and row["stall_max_s"] >= 0
         assert row["requests"] >= 4  # every stream sends at least one request, however short the load
     assert set(shapes["choices"]) == set(OBJECTIVES)
     assert {choice["shape"] for choice in shapes["choices"].values()} <= set(expected)
@@ -34,7 +34,7 @@ def test_every_cpu_shape_is_measured_with_sane_figures(cpu_run: CpuRun):
 
 def test_shape_table_and_choices_are_printed(cpu_run: CpuRun):
     assert "pool shapes of cpu: 4 streamed requests of the long text at once for 1 s" in cpu_run.stdout
-    assert "audio s/s @4" in cpu_run.stdout
+    assert "audio s/s @4" in cpu_run.stdout and "stall max s @4" in cpu_run.stdout
     for objective in OBJECTIVES:
         assert f"pool shape for {objective}: " in cpu_run.stdout
 

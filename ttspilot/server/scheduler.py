@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 Policy = Literal["deadline", "fifo"]
 Deadline = Callable[[], float]  # perf_counter seconds at which the call's audio is needed
+IDLE_CHECK_S = 0.5  # how often an idle worker looks whether the interpreter is exiting
 
 
 @dataclass
@@ -98,8 +99,9 @@ class SegmentScheduler(Executor):
         self._queue = CallQueue(policy)
         self._ready = threading.Condition()
         self._closed = False
-        # Daemon threads: a hung engine call must not keep the process alive (server/cli.leave_running_calls).
-        self._workers = [threading.Thread(target=self._work, name=f"synth_{n}", daemon=True) for n in range(workers)]
+        # Not daemons: a call still running when the interpreter exits must end before the runtime it uses is torn
+        # down (ONNX Runtime aborts the process otherwise). A hung call is server/cli.leave_running_calls' business.
+        self._workers = [threading.Thread(target=self._work, name=f"synth_{n}") for n in range(workers)]
         for worker in self._workers:
             worker.start()
 
@@ -124,7 +126,9 @@ class SegmentScheduler(Executor):
         while True:
             with self._ready:
                 while not self._queue and not self._closed:
-                    self._ready.wait()
+                    self._ready.wait(IDLE_CHECK_S)
+                    if not self._queue and not threading.main_thread().is_alive():  # exiting without a shutdown
+                        return
                 if self._closed:
                     return
                 call = self._queue.pop()
