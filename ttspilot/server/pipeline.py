@@ -153,9 +153,8 @@ class SynthesisPipeline:
         loop = asyncio.get_running_loop()
         outputs: list[asyncio.Queue[Any]] = [asyncio.Queue() for _ in segments]
         cancelled = threading.Event()
-        # Segments in flight for this request, at most one per pooled session: one request can use
-        # every session, a slow reader holds back the rest, and a new request's first segment waits
-        # behind at most one segment of each request already running (time to first audio).
+        # Segments in flight for this request, at most one per pooled session (its look-ahead bound): one
+        # request can use every session, and a slow reader holds back only its own later segments.
         ahead = asyncio.Semaphore(self.engine.concurrency)
 
         def run_segment(index: int, queued: float, dispatched: int) -> None:
