@@ -32,9 +32,12 @@ def _repeat_to(unit: str, size: int) -> str:
 
 
 def test_one_megabyte_of_mixed_text_is_fast() -> None:
+    """Linear: four times the text takes well under 8x the time (quadratic would be 16x); the absolute bound is loose
+    because a shared machine's speed varies by 2-3x from day to day."""
     text = _repeat_to(ENGLISH + CHINESE, MEGABYTE)
+    _, quarter_seconds = _timed_split(text[: MEGABYTE // 4])
     segments, seconds = _timed_split(text)
-    assert seconds < 1.0
+    assert seconds < 8 * quarter_seconds and seconds < 4.0
     assert "".join("".join(segments).split()) == "".join(text.split())
     assert max(map(len, segments)) <= 100
 

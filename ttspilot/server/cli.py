@@ -25,7 +25,7 @@ SETTING_FLAGS: dict[str, type] = {
     "ws_ping_interval": float, "ws_ping_timeout": float, "call_max_chars": int, "call_bytes_per_char": int,
     "memory_budget_mb": int, "max_body_bytes": int, "max_ws_connections": int, "api_key": str, "shutdown_grace": int,
     "cosyvoice_root": Path, "voices": Path, "call_timeout": float, "upload_dir": Path,
-    "vllm_gpu_memory_utilization": float, "scheduling": str,
+    "vllm_gpu_memory_utilization": float, "scheduling": str, "segment_max_length": int, "first_segment_max": int,
 }
 
 
