@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tabulate import tabulate
 
 from ttspilot.bench.measure import MeasureSpec
@@ -21,6 +20,7 @@ from ttspilot.bench.runner import BenchConfig, Outcome, run_all
 from ttspilot.config import OptimizationConfig
 from ttspilot.hardware import HardwareProfile
 from ttspilot.pool_shape import OBJECTIVES, STREAMS, PoolShape, ShapeChoice, ShapeMeasurement, candidate_shapes, choose
+from ttspilot.server.stats import percentiles
 
 QUICK_SHAPE_S, SHAPE_S = 6.0, 20.0  # seconds of concurrent load per shape
 
@@ -79,10 +79,13 @@ def _row(shape: PoolShape, outcome: Outcome) -> ShapeRow:
         return ShapeRow(shape, outcome.status, outcome.reason or "no figures")
     load = measurement.streams
     info = measurement.engine_info
+    first_audio = percentiles(load.first_audio_s)
+    if first_audio is None:
+        return ShapeRow(shape, "failed", "no request got its first audio")
     figures = ShapeMeasurement(
         shape,
-        first_audio_p50_s=float(np.percentile(load.first_audio_s, 50)),
-        first_audio_p95_s=float(np.percentile(load.first_audio_s, 95)),
+        first_audio_p50_s=first_audio["p50"],
+        first_audio_p95_s=first_audio["p95"],
         throughput=load.audio_s / load.wall_s,
         single_first_audio_s=statistics.median(load.single_first_audio_s),
         requests=len(load.first_audio_s),

@@ -28,7 +28,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
 from tabulate import tabulate
 
@@ -36,6 +35,7 @@ from ttspilot.bench.load import LoadSpec, run_load
 from ttspilot.bench.report import write_files
 from ttspilot.bench.texts import ENGLISH
 from ttspilot.launcher.child import REPO_ROOT, free_loopback_port
+from ttspilot.server.readiness import wait_until_ready
 
 READY_TIMEOUT_S = 180.0
 FIGURES = ("requests_per_s", "audio_s_per_s", "latency_p50_s", "first_audio_p50_s", "first_audio_p95_s",
@@ -78,7 +78,10 @@ def running(target: Target, log_dir: Path) -> Iterator[str]:
     with open(log_dir / f"{target.name.replace(' ', '_')}.log", "wb") as log:
         process = subprocess.Popen(target.start_command(port), stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
     try:
-        wait_ready(url + target.ready_path, process, target.name)
+        reason = wait_until_ready(url, READY_TIMEOUT_S, path=target.ready_path, exited=lambda: None if process.poll()
+                                  is None else f"exited ({process.returncode}) before it was ready; see its log")
+        if reason is not None:
+            raise RuntimeError(f"{target.name} {reason}")
         print(f"{target.name}: {url} ({shlex.join(target.command[1:])})", file=sys.stderr)
         yield url
     finally:
@@ -88,20 +91,6 @@ def running(target: Target, log_dir: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def wait_ready(url: str, process: subprocess.Popen, name: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited ({process.returncode}) before it was ready; see its log")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{name} was not ready within {READY_TIMEOUT_S:g} s")
 
 
 def compare(targets: list[Target], base: LoadSpec, levels: list[int], rounds: int, log_dir: Path,

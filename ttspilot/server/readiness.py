@@ -20,20 +20,21 @@ def wait_until_ready(
     exited: Callable[[], str | None] = lambda: None,
     headers: Mapping[str, str] | None = None,
     answered: Callable[[httpx.Response], None] = lambda _: None,
+    path: str = "/health",
 ) -> str | None:
-    """None once `url`/health answers 200 within `timeout` seconds; otherwise why not.
+    """None once `url` + `path` (ours: /health) answers 200 within `timeout` seconds; otherwise why not.
 
     `exited` returns why the server process is gone (or None while it runs), so a crashed
     server is reported at once rather than after the timeout. `answered` sees every answer
     first and may raise (the launcher checks that the answer comes from its own child).
     """
     deadline = time.monotonic() + timeout
-    last = "no answer from /health"
+    last = f"no answer from {path}"
     while time.monotonic() < deadline:
         if (reason := exited()) is not None:
             return reason
         try:
-            response = httpx.get(url + "/health", headers=headers, timeout=2)
+            response = httpx.get(url + path, headers=headers, timeout=2)
             answered(response)
             if response.status_code == 200:
                 return None
