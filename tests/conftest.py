@@ -1,15 +1,18 @@
-"""Shared fixtures: a real server process on loopback, shared by the HTTP tests."""
+"""Shared fixtures: a real server process on loopback, shared by the HTTP tests; the CosyVoice environment's python."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import RunningServer, start_server, stop_server
+from tests.browser import Browser, chromium, missing, screenshot_dir
+from tests.cosyvoice_env import EnvironmentBuildError, env_python
+from tests.support import RunningServer, say, start_server, stop_server
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -30,3 +33,26 @@ def client(server: RunningServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=60) as http:
         yield http
 
+
+@pytest.fixture(scope="session")
+def cosyvoice_python(request: pytest.FixtureRequest) -> Path:
+    """Skips every CosyVoice test, loudly, when the environment can be neither found nor built."""
+    try:
+        return env_python(log=lambda line: say(request.config, line))
+    except (EnvironmentBuildError, OSError) as error:
+        reason = f"CosyVoice test env unavailable, CosyVoice tests SKIPPED: {error}"
+        say(request.config, f"WARNING: {reason}")
+        pytest.skip(reason)
+
+
+
+@pytest.fixture(scope="module")
+def browser(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """One headless Chromium per module; the web page tests skip, loudly, when it cannot run here."""
+    reason = missing()
+    if reason is not None:
+        say(request.config, f"WARNING: web page tests SKIPPED: {reason}")
+        pytest.skip(f"web page tests SKIPPED: {reason}")
+    say(request.config, f"web page screenshots: {screenshot_dir()}")
+    with chromium(tmp_path_factory.mktemp("downloads")) as opened:
+        yield opened

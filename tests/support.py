@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
 
 from ttspilot.launcher.child import free_loopback_port
@@ -64,6 +65,24 @@ def stop_server(server: RunningServer) -> None:
         server.process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         server.process.kill()
+
+
+def say(config: pytest.Config, line: str) -> None:
+    """Straight to the terminal, loudly: pytest would otherwise capture it and show it only on a failure."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        print(line, file=sys.stderr)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line, yellow=True, bold=True)
+
+
+def write_noise(path: Path, seconds: float = 2.0, rate: int = 22050) -> Path:
+    """A WAV of steady noise: a prompt recording the upload checks accept (the tiny models need no real speech)."""
+    noise = np.random.default_rng(0).normal(0, 0.1, int(seconds * rate)).astype(np.float32)
+    soundfile.write(path, noise, rate)
+    return path
 
 
 def decode_wav(body: bytes) -> tuple[np.ndarray, int]:

@@ -128,11 +128,16 @@ class ServerSettings(BaseSettings):
 
     host: str = Field(default="127.0.0.1", description="address to listen on (0.0.0.0: every interface)")
     port: int = Field(default=9234, description="TCP port")
+    grpc_port: int | None = Field(
+        default=None, ge=0, le=65535,
+        description="TCP port for gRPC (upstream's cosyvoice.CosyVoice, ttspilot.v1.Speech, grpc.health.v1, "
+        "reflection) on --host, in the same process; None: no gRPC",
+    )
     model_dir: Path | None = Field(default=None, description="model folder; None: the embedded voice")
     output_sample_rate: int | None = Field(default=None, description="default output rate; None keeps the model's rate")
     max_text_length: int = Field(default=10_000, ge=1, description="longest accepted input text, in characters")
-    segment_max_length: int = Field(default=120, ge=10, description="segment length the splitter aims for")
-    first_segment_max: int = Field(default=60, ge=10, description="first streamed segment is cut at a clause within this")
+    segment_max_length: int = Field(default=80, ge=10, description="segment length the splitter aims for")
+    first_segment_max: int = Field(default=30, ge=10, description="first streamed segment is cut at a clause within this")
     scheduling: Literal["deadline", "fifo"] = Field(
         default="deadline",
         description="order of queued segments: deadline = the listener who runs out of audio first (a new "
@@ -191,6 +196,11 @@ class ServerSettings(BaseSettings):
         default=120.0, gt=0,
         description="seconds one model call may go without producing audio; past it the request gets 504 and "
         "/health turns unhealthy until the call ends (a hung call never does: restart the server)",
+    )
+    benchmark_dir: Path = Field(
+        default=Path("benchmarks"),
+        description="where benchmark_performance.py writes (its --output_dir's parent); /benchmark/latest and the "
+        "web page show the newest results there",
     )
     launch_token: str | None = Field(
         default=None,

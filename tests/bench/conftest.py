@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.engines.cosyvoice.conftest import cosyvoice_python  # noqa: F401  (for test_cosyvoice_overhead.py)
 from tests.support import REPO
 
 

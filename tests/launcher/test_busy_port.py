@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
@@ -32,6 +33,19 @@ def test_port_held_by_another_ttspilot_ends_the_launch_at_once(launch, server: R
         rf"\S+ \[ttspilot\] port {port} on 127\.0\.0\.1 is in use, held by pid {server.process.pid} \(\S+\); "
         r"choose another with --port\n", log), log
     assert httpx.get(server.url + "/health").status_code == 200
+
+
+@pytest.mark.parametrize("script", ["start_optimized_server.py", "start_fallback_server.py"])
+def test_a_taken_grpc_port_ends_the_launch_at_once(launch, script):
+    """--grpc_port passes through to the server; taken, it would fail every tier's start, so it is checked first."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        launcher = launch(script, "--grpc_port", str(port))
+        assert launcher.wait_exit(10) == 2
+    assert re.search(rf"port {port} on 127\.0\.0\.1 is in use, held by .*; choose another with --grpc_port\n$",
+                     launcher.log()), launcher.log()
 
 
 def test_port_taken_while_the_child_starts_is_a_port_conflict_not_a_ready_tier(launch, start_foreign):

@@ -50,10 +50,11 @@ def test_dry_run_gives_the_design_tiers(spec, expected):
 
 def test_dry_run_plans_for_this_machine():
     profile, tier_plan = planned_here()
-    output = dry_run()
+    output = dry_run("--grpc_port", "50051")
     assert candidates(output) == [candidate.tier for candidate in tier_plan.candidates]
     first = tier_plan.candidates[0].tier
-    assert re.search(rf"\$ .*fastapi_server\.py --tier {first} --host 127\.0\.0\.1 --port 9234", output)
+    assert re.search(rf"\$ .*fastapi_server\.py --tier {first} --host 127\.0\.0\.1 --port 9234 --grpc_port 50051",
+                     output)  # server flags the launcher does not know pass through, gRPC's port among them
     if not profile.gpus:
         assert f"no GPU: {profile.gpu_absent_reason}" in output
 

@@ -17,7 +17,9 @@ compare ratios from one run, never figures across runs.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -75,7 +77,7 @@ def running(target: Target, log_dir: Path) -> Iterator[str]:
     port = free_loopback_port()
     url = f"http://127.0.0.1:{port}"
     log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / f"{target.name.replace(' ', '_')}.log", "wb") as log:
+    with open(log_dir / f"{re.sub(r'[^A-Za-z0-9.-]+', '_', target.name)}.log", "wb") as log:
         process = subprocess.Popen(target.start_command(port), stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
     try:
         reason = wait_until_ready(url, READY_TIMEOUT_S, path=target.ready_path, exited=lambda: None if process.poll()
@@ -151,11 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.stream and args.piper:
         parser.error("piper's http_server has no streaming: drop --stream or --piper")
     base = LoadSpec("", "sft", ENGLISH[args.text], 1, args.duration, args.stream, stagger_s=args.stagger)
+    # A SIGTERM (kill, a timeout) unwinds like Ctrl-C, so the servers started here are stopped, not orphaned.
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         rows = compare(targets, base, args.clients, args.rounds, args.output_dir / "logs", args.baseline)
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     settings = {"text": args.text, "text_chars": len(base.text), "stream": args.stream, "stagger_s": args.stagger,
                 "duration_s": args.duration, "rounds": args.rounds,
                 "servers": {target.name: shlex.join(target.command[1:]) for target in targets}}

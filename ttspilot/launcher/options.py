@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from ttspilot.config import API_KEY_ENV, ServerSettings
@@ -56,6 +57,14 @@ TIER_FLAGS = ("--tier", "--load_trt", "--load_jit", "--fp16", "--trt_concurrent"
               "--load_vllm")
 
 
+def passed_grpc_port(passthrough: Sequence[str]) -> int | None:
+    """--grpc_port among the flags passed through: a taken one would fail every tier's start, so it is checked first."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--grpc_port", type=int)
+    known, _ = parser.parse_known_args(list(passthrough))
+    return known.grpc_port
+
+
 def server_load_paths(passthrough: list[str]) -> tuple[Path | None, Path | None]:
     """--cosyvoice_root and --voices among the flags passed through to the server: precompile and the
     benchmark need them to load the model the way the server will."""
@@ -67,7 +76,8 @@ def server_load_paths(passthrough: list[str]) -> tuple[Path | None, Path | None]
 
 
 def cannot_launch(args: argparse.Namespace, check_port: bool = True, passthrough: list[str] = ()) -> str | None:
-    """Why no tier could start with these flags (no such --model_dir, port taken), in one line; None when none."""
+    """Why no tier could start with these flags (no such --model_dir, port or --grpc_port taken), in one line; None
+    when none."""
     chosen = [arg.split("=")[0] for arg in passthrough if arg.split("=")[0] in TIER_FLAGS]
     if chosen:
         return (f"{', '.join(chosen)}: the launcher sets these per tier (vLLM included, when it can run); "
@@ -79,8 +89,11 @@ def cannot_launch(args: argparse.Namespace, check_port: bool = True, passthrough
     except EngineLoadError as error:
         return f"--model_dir: {error.reason}"
     if check_port:
+        grpc_port = passed_grpc_port(passthrough)
         try:
             check_port_free(args.host, args.port)
+            if grpc_port:  # 0 picks a free port
+                check_port_free(args.host, grpc_port, flag="--grpc_port")
         except PortUnavailable as error:
             return str(error)
     return None

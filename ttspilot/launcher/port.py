@@ -29,13 +29,13 @@ def port_holder(port: int) -> str:
     return "a process this user cannot see" if pids else "an unknown process"
 
 
-def in_use(host: str, port: int, how: str = "is in use") -> PortUnavailable:
-    return PortUnavailable(f"port {port} on {host} {how}, held by {port_holder(port)}; choose another with --port")
+def in_use(host: str, port: int, how: str = "is in use", flag: str = "--port") -> PortUnavailable:
+    return PortUnavailable(f"port {port} on {host} {how}, held by {port_holder(port)}; choose another with {flag}")
 
 
-def check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int, flag: str = "--port") -> None:
     """Bind every address `host` resolves to, as uvicorn's asyncio server will (SO_REUSEADDR, IPv6 only on
-    IPv6 sockets), and let go; raise PortUnavailable if the system refuses."""
+    IPv6 sockets), and let go; raise PortUnavailable, naming `flag`, if the system refuses."""
     try:
         addresses = {(info[0], info[4]) for info in socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)}
@@ -52,6 +52,6 @@ def check_port_free(host: str, port: int) -> None:
                 sock.bind(address)
             except OSError as error:
                 if error.errno == errno.EADDRINUSE:
-                    raise in_use(host, port) from None
+                    raise in_use(host, port, flag=flag) from None
                 raise PortUnavailable(
-                    f"cannot listen on {host}:{port}: {error.strerror}; check --host and --port") from None
+                    f"cannot listen on {host}:{port}: {error.strerror}; check --host and {flag}") from None

@@ -20,12 +20,13 @@ log = logging.getLogger("ttspilot.server")
 
 # Settings flags: given ones override TTSPILOT_* environment variables, absent ones leave them alone.
 SETTING_FLAGS: dict[str, type] = {
-    "host": str, "port": int, "model_dir": Path, "output_sample_rate": int, "max_text_length": int,
+    "host": str, "port": int, "grpc_port": int, "model_dir": Path, "output_sample_rate": int, "max_text_length": int,
     "max_queue": int, "request_timeout": float, "write_timeout": float, "header_timeout": float,
     "ws_ping_interval": float, "ws_ping_timeout": float, "call_max_chars": int, "call_bytes_per_char": int,
     "memory_budget_mb": int, "max_body_bytes": int, "max_ws_connections": int, "api_key": str, "shutdown_grace": int,
     "cosyvoice_root": Path, "voices": Path, "call_timeout": float, "upload_dir": Path,
     "vllm_gpu_memory_utilization": float, "scheduling": str, "segment_max_length": int, "first_segment_max": int,
+    "benchmark_dir": Path,
 }
 
 

@@ -7,6 +7,7 @@ before a body is read or a socket accepted.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 
 from fastapi import FastAPI, HTTPException
 from fastapi.middleware.cors import CORSMiddleware
@@ -14,8 +15,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ttspilot.config import ServerSettings
 from ttspilot.server.errors import HTTP_ERROR_TYPES, error_json
+from ttspilot.server.routes.web import ASSET_PREFIX, PAGE_PATHS
 
-OPEN_PATHS = frozenset({"/health"})
+# /health for load balancers; the web page's static files, which hold no data (the page then asks for the key).
+OPEN_PATHS = frozenset({"/health", *PAGE_PATHS})
+
+
+def is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(ASSET_PREFIX)
 
 
 async def _send_json(send: Send, status: int, payload: bytes, headers: list[tuple[bytes, bytes]] = ()) -> None:
@@ -24,27 +31,35 @@ async def _send_json(send: Send, status: int, payload: bytes, headers: list[tupl
     await send({"type": "http.response.body", "body": payload})
 
 
-def presented_key(scope: Scope) -> str | None:
-    """The key from `Authorization: Bearer ...` or `X-API-Key`."""
-    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])}
+def key_from(headers: Mapping[str, str]) -> str | None:
+    """The key from `Authorization: Bearer ...` or `X-API-Key` (names lower-case, as HTTP/2 and gRPC metadata send them)."""
     auth = headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip()
     return headers.get("x-api-key")
 
 
+def presented_key(scope: Scope) -> str | None:
+    """The key an HTTP or WebSocket request presents."""
+    return key_from({name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])})
+
+
+def key_matches(presented: str | None, api_key: str) -> bool:
+    """Compared in constant time, so the answer's timing does not reveal how much of a guess was right."""
+    return hmac.compare_digest((presented or "").encode(), api_key.encode())
+
+
 class ApiKeyGuard:
-    """401 without a valid key, compared in constant time; /health stays open for load balancers."""
+    """401 without a valid key, compared in constant time; /health and the web page's files stay open."""
 
     def __init__(self, app: ASGIApp, api_key: str):
         self.app = app
-        self.api_key = api_key.encode()
+        self.api_key = api_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
+        if scope["type"] not in ("http", "websocket") or is_open(scope["path"]):
             return await self.app(scope, receive, send)
-        given = (presented_key(scope) or "").encode()
-        if hmac.compare_digest(given, self.api_key):
+        if key_matches(presented_key(scope), self.api_key):
             return await self.app(scope, receive, send)
         if scope["type"] == "websocket":
             return await send({"type": "websocket.close", "code": 1008, "reason": "API key required"})

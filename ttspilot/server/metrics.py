@@ -22,6 +22,9 @@ class ServerMetrics:
         self.requests = Counter(
             "ttspilot_http_requests", "HTTP requests by route and status", ["route", "status"], registry=self.registry
         )
+        self.grpc_requests = Counter(
+            "ttspilot_grpc_requests", "gRPC calls by method and status code", ["method", "code"], registry=self.registry
+        )
         self.syntheses = Counter("ttspilot_syntheses", "Synthesis requests by outcome", ["outcome"], registry=self.registry)
         self.synthesis_seconds = Counter(
             "ttspilot_synthesis_seconds", "Wall time spent on synthesis requests", registry=self.registry

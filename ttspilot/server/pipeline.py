@@ -96,6 +96,7 @@ class SynthesisPipeline:
         self.queued_segments = 0  # submitted to the pool and not finished; only touched on the event loop
         self.max_admitted = settings.max_queue or 4 * engine.concurrency
         self.admitted = 0
+        self.refused = 0  # requests answered 503 because admission was full (the dashboard shows it)
         self.budget = budget_bytes(settings)
         self.reserved = 0  # bytes the admitted requests may hold
         self._admission = threading.Lock()
@@ -129,8 +130,10 @@ class SynthesisPipeline:
         )
         with self._admission:
             if self.admitted >= self.max_admitted:
+                self.refused += 1
                 raise Overloaded(f"{self.admitted} synthesis requests in progress")
             if self.admitted and self.reserved + need > self.budget:
+                self.refused += 1
                 raise Overloaded(
                     f"this request needs about {need // MB} MB and {self.reserved // MB} MB "
                     f"of the {self.budget // MB} MB memory budget are in use"
@@ -139,6 +142,7 @@ class SynthesisPipeline:
             self.reserved += need
         timing = RequestTiming(request_id, route, len(job.text), stream=job.stream)
         timing.release = weakref.finalize(timing, self._release, need)
+        self.stats.begin(timing)
         return timing
 
     def _release(self, reserved: int) -> None:
@@ -211,6 +215,7 @@ class SynthesisPipeline:
                     out = resampler.process(item)
                     if out.size:
                         yield out
+                timing.segments_done += 1
                 ahead.release()
             tail = resampler.process(np.zeros(0, dtype=np.float32), last=True)
             if tail.size:
@@ -230,6 +235,10 @@ class SynthesisPipeline:
         """Until the request's deadline (--request_timeout after it was admitted)."""
         return max(0.0, timing.started + self.settings.request_timeout - time.perf_counter())
 
+    def past_deadline(self) -> SynthesisTimeout:
+        """The error of a request that ran past --request_timeout, the same whichever layer finds it."""
+        return SynthesisTimeout(f"synthesis took longer than {self.settings.request_timeout:g} s")
+
     async def _next(self, chunks: asyncio.Queue[Any], timing: RequestTiming, call: EngineCall | None) -> Any:
         """The segment's next item, within the request's deadline and, once its call runs, the call's."""
         while True:
@@ -240,7 +249,7 @@ class SynthesisPipeline:
                 return await asyncio.wait_for(chunks.get(), timeout=wait)
             except asyncio.TimeoutError:  # not yet the builtin TimeoutError on Python 3.10
                 if self.seconds_left(timing) <= 0:
-                    raise SynthesisTimeout(f"synthesis took longer than {self.settings.request_timeout:g} s") from None
+                    raise self.past_deadline() from None
                 if call is not None and self.watch.deadline(call) <= 0:
                     log.error("request %s: engine call silent for %.0f s, past --call_timeout %g s; /health reports "
                               "the engine stuck", timing.request_id, call.silent_for(), self.watch.timeout)

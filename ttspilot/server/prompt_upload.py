@@ -64,16 +64,35 @@ def decode_prompt(data: bytes, field: str) -> tuple[np.ndarray, int]:
     if longer:
         raise BadRequest(f"{field} is longer than {MAX_SECONDS:g} s; a voice prompt must be {MIN_SECONDS:g}-"
                          f"{MAX_SECONDS:g} s long")
-    seconds = len(audio) / rate
-    if seconds < MIN_SECONDS:
-        raise BadRequest(f"{field} is {seconds:.2f} s long; a voice prompt must be {MIN_SECONDS:g}-{MAX_SECONDS:g} s long")
     mono = audio.mean(axis=1)
     if not np.isfinite(mono).all():
         raise BadRequest(f"{field} holds samples that are not finite numbers (NaN or infinity)")
-    return mono, rate
+    return _long_enough(mono, rate, field), rate
 
 
-def _write(mono: np.ndarray, rate: int, directory: Path | None, files: list[Path]) -> Path:
+def _long_enough(mono: np.ndarray, rate: int, field: str) -> np.ndarray:
+    seconds = len(mono) / rate
+    if seconds < MIN_SECONDS:
+        raise BadRequest(f"{field} is {seconds:.2f} s long; a voice prompt must be {MIN_SECONDS:g}-{MAX_SECONDS:g} s long")
+    return mono
+
+
+def decode_pcm_prompt(data: bytes, rate: int, field: str) -> np.ndarray:
+    """Mono float32 from raw 16-bit little-endian PCM at `rate` (upstream's gRPC client sends 16 kHz), checked as
+    `decode_prompt` checks a file: BadRequest naming `field` for an empty, odd-sized, too short or too long one."""
+    if not data:
+        raise BadRequest(f"{field} is empty: send the prompt recording as {rate} Hz mono 16-bit PCM")
+    if len(data) % 2:
+        raise BadRequest(f"{field} holds {len(data)} bytes, an odd number: 16-bit PCM has two bytes per sample")
+    if len(data) // 2 > MAX_SECONDS * rate:
+        raise BadRequest(f"{field} is {len(data) / 2 / rate:.1f} s long at {rate} Hz; a voice prompt must be "
+                         f"{MIN_SECONDS:g}-{MAX_SECONDS:g} s long")
+    mono = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+    return _long_enough(mono, rate, field)
+
+
+def write_prompt(mono: np.ndarray, rate: int, directory: Path | None, files: list[Path]) -> Path:
+    """A temporary mono wav in `directory` (None: the system's), listed in `files` for its owner to remove."""
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix="ttspilot-prompt-", suffix=".wav", dir=directory)
@@ -89,4 +108,4 @@ async def save_prompt(request: Request, upload: UploadFile, field: str = "prompt
     data = await upload.read()
     mono, rate = await run_in_threadpool(decode_prompt, data, field)
     directory = request.app.state.ttspilot.settings.upload_dir
-    return await run_in_threadpool(_write, mono, rate, directory, request.scope[_SCOPE_KEY])
+    return await run_in_threadpool(write_prompt, mono, rate, directory, request.scope[_SCOPE_KEY])

@@ -25,10 +25,13 @@ log = logging.getLogger(__name__)
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def request_id(request: Request) -> str:
-    """Keep a well-formed client X-Request-ID so logs line up; otherwise make one."""
-    given = request.headers.get("x-request-id", "")
+def request_id_from(given: str) -> str:
+    """Keep a well-formed client request id (X-Request-ID, gRPC `x-request-id`) so logs line up; otherwise make one."""
     return given if _CLIENT_ID.match(given) else uuid.uuid4().hex
+
+
+def request_id(request: Request) -> str:
+    return request_id_from(request.headers.get("x-request-id", ""))
 
 
 def timing_headers(timing: RequestTiming, sample_rate: int) -> dict[str, str]:
@@ -62,15 +65,20 @@ def warning_headers(
     return {"Warning": ", ".join(f'299 - "{notice}"' for notice in found)} if found else {}
 
 
-async def whole_response(
-    pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming, headers: dict[str, str] | None = None
-) -> Response:
-    """All audio in one body, with timing headers; encoded as it arrives, so only the encoded file is held."""
+async def encoded_whole(pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming) -> bytes:
+    """The whole file in the job's format, its sizes known; encoded as audio arrives, so only the encoded file is held."""
     encoder = WholeEncoder(job.audio_format, job.sample_rate)
     async with aclosing(pipeline.audio(job, timing)) as chunks:
         async for chunk in chunks:
             encoder.write(chunk)
-    body = encoder.finish()
+    return encoder.finish()
+
+
+async def whole_response(
+    pipeline: SynthesisPipeline, job: SynthesisJob, timing: RequestTiming, headers: dict[str, str] | None = None
+) -> Response:
+    """All audio in one body, with timing headers."""
+    body = await encoded_whole(pipeline, job, timing)
     headers = timing_headers(timing, job.sample_rate) | (headers or {})
     return Response(body, media_type=MEDIA_TYPES[job.audio_format], headers=headers)
 

@@ -43,6 +43,12 @@ class ServerState:
         log.info("canary %s in %.2f s: %s", "passed" if self.ready else "FAILED", seconds, self.canary.reason)
         return seconds
 
+    def unhealthy_reason(self) -> str | None:
+        """Why no traffic should come now (not ready yet, or an engine call stuck past --call_timeout); None: healthy.
+
+        /health and the gRPC health service both answer from it."""
+        return self.not_ready_reason if not self.ready else self.pipeline.watch.stuck()
+
     def hardware_summary(self) -> dict[str, Any]:
         memory = psutil.virtual_memory()
         return {

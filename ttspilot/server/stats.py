@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ class RequestTiming:
     characters: int
     stream: bool = False
     segments: int = 0
+    segments_done: int = 0  # segments whose audio has all been handed to the client
     started: float = field(default_factory=time.perf_counter)
     finished: float | None = None
     audio_seconds: float = 0.0
@@ -66,6 +68,7 @@ class RequestTiming:
             "route": self.route,
             "characters": self.characters,
             "segments": self.segments,
+            "segments_done": self.segments_done,
             "outcome": self.outcome,
             "processing_s": round(self.processing_seconds, 4),
             "audio_s": round(self.audio_seconds, 4),
@@ -92,20 +95,31 @@ def percentiles(values: list[float]) -> dict[str, float] | None:
 
 
 class StatsRecorder:
-    """Keeps the last `window` finished requests; thread-safe because workers finish requests too."""
+    """Keeps the last `window` finished requests and the running ones; thread-safe because workers finish requests too.
+
+    Running requests are held weakly: one admitted but dropped before its audio began never finishes, and
+    vanishes with its timing, so the running set stays bounded by admission."""
 
     def __init__(self, window: int = 1000):
         self._finished: deque[RequestTiming] = deque(maxlen=window)
         self._by_id: dict[str, RequestTiming] = {}  # the newest finished request per id, for the access log's lookup
+        self._running: weakref.WeakValueDictionary[str, RequestTiming] = weakref.WeakValueDictionary()
         self._lock = threading.Lock()
         self.started_at = time.time()
         self.total_requests = 0
         self.listeners: list[Callable[[RequestTiming], None]] = []
 
+    def begin(self, timing: RequestTiming) -> None:
+        """Make an admitted request findable while it runs (the web page follows a stream's segments)."""
+        with self._lock:
+            self._running[timing.request_id] = timing
+
     def finish(self, timing: RequestTiming, outcome: str) -> None:
         timing.finished = time.perf_counter()
         timing.outcome = outcome
         with self._lock:
+            if self._running.get(timing.request_id) is timing:
+                del self._running[timing.request_id]
             if len(self._finished) == self._finished.maxlen:
                 oldest = self._finished[0]
                 if self._by_id.get(oldest.request_id) is oldest:
@@ -117,8 +131,9 @@ class StatsRecorder:
             listener(timing)
 
     def find(self, request_id: str) -> RequestTiming | None:
+        """The running request with this id, else the newest finished one still in the window."""
         with self._lock:
-            return self._by_id.get(request_id)
+            return self._running.get(request_id) or self._by_id.get(request_id)
 
     def summary(self, recent: int = 20) -> dict[str, Any]:
         with self._lock:

@@ -24,7 +24,7 @@ import soundfile
 import websockets
 
 from tests.engines.cosyvoice.tiny_models import write_tiny
-from tests.support import REPO, RunningServer, decode_wav, start_server, stop_server
+from tests.support import REPO, RunningServer, decode_wav, start_server, stop_server, write_noise
 from ttspilot.engines.cosyvoice.tiny import MODELS, SPEAKER
 from ttspilot.engines.cosyvoice.upstream import find_trees, model_versions
 
@@ -60,12 +60,6 @@ class Served:
         return MODELS[self.version].sample_rate
 
 
-def write_prompt(path: Path, seconds: float = 2.0, rate: int = 22050) -> Path:
-    noise = np.random.default_rng(0).normal(0, 0.1, int(seconds * rate)).astype(np.float32)
-    soundfile.write(path, noise, rate)
-    return path
-
-
 def assert_noise_speech(audio: np.ndarray, rate: int) -> None:
     """What the tiny model can promise: finite, audible, and a length between its floor and upstream's ceiling."""
     assert audio.size and np.isfinite(audio).all()
@@ -86,7 +80,7 @@ def served(request: pytest.FixtureRequest, cosyvoice_python: Path, tmp_path_fact
     args = ["--model_dir", str(model_dir), "--cosyvoice_root", str(tree)]
     server = start_server(args, work / "server.log", env={"PYTHONPATH": str(REPO)}, timeout=240,
                           python=cosyvoice_python)
-    served = Served(server, cosyvoice_python, tree, version, model_dir, args, write_prompt(work / "prompt.wav"))
+    served = Served(server, cosyvoice_python, tree, version, model_dir, args, write_noise(work / "prompt.wav"))
     yield served
     stop_server(served.server)
 

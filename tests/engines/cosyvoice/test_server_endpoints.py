@@ -14,15 +14,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import httpx
 import numpy as np
 import openai
 import pytest
 import soundfile
 
-from tests.support import RunningServer, start_server, stop_server
+from tests.server.grpc.upstream_client import read_client_wav, run_upstream_client
+from tests.support import RunningServer, free_port, start_server, stop_server
 from ttspilot.engines.cosyvoice.tiny import MODELS
 from ttspilot.engines.cosyvoice.upstream import find_trees
+from ttspilot.server.grpc.protos import cosyvoice_pb2 as cv
+from ttspilot.server.grpc.protos import cosyvoice_pb2_grpc
 
 pytestmark = [pytest.mark.integration, pytest.mark.cosyvoice, pytest.mark.slow]
 
@@ -44,9 +48,11 @@ def trees() -> list:
 
 
 class Served:
-    def __init__(self, server: RunningServer, uploads: Path):
+    def __init__(self, server: RunningServer, uploads: Path, tree: Path, grpc_target: str):
         self.url = server.url
         self.uploads = uploads
+        self.tree = tree
+        self.grpc_target = grpc_target
 
 
 @pytest.fixture(scope="module", params=trees())
@@ -58,11 +64,13 @@ def cosy(request: pytest.FixtureRequest, cosyvoice_python: Path, tmp_path_factor
     subprocess.run([str(cosyvoice_python), "-m", "ttspilot.engines.cosyvoice.tiny", "--version", "2", "--out",
                     str(model_dir), "--cosyvoice_root", str(tree)], cwd=REPO_ROOT, check=True, capture_output=True,
                    timeout=300, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    grpc_port = free_port()
     server = start_server(
-        ["--model_dir", str(model_dir), "--cosyvoice_root", str(tree), "--upload_dir", str(uploads)],
+        ["--model_dir", str(model_dir), "--cosyvoice_root", str(tree), "--upload_dir", str(uploads),
+         "--grpc_port", str(grpc_port)],
         folder / "server.log", env={"PYTHONPATH": str(REPO_ROOT)}, timeout=180, python=cosyvoice_python,
     )
-    yield Served(server, uploads)
+    yield Served(server, uploads, tree, f"127.0.0.1:{grpc_port}")
     stop_server(server)
 
 
@@ -220,3 +228,32 @@ def test_upstreams_get_with_a_form_body_gets_raw_pcm(cosy):
 def test_v1_instruct_text_needs_a_registered_voice_on_v2(cosy):
     response = httpx.post(cosy.url + "/v1/tts", json={"text": TEXT, "instruct_text": "Whisper."}, timeout=60)
     assert response.status_code == 400 and "registered voice in speaker" in response.json()["message"]
+
+
+def test_upstream_grpc_client_zero_shot_writes_a_wav(cosy, cosyvoice_python, tmp_path):
+    """Upstream's own runtime/python/grpc/client.py, unchanged: it sends the prompt as 16 kHz int16 PCM and saves
+    what it gets at its hard-coded 22050 Hz (the tiny model's rate is 24000: the wav plays slow, as upstream's would)."""
+    prompt = tmp_path / "prompt.wav"
+    prompt.write_bytes(recording())
+    wav = run_upstream_client(cosyvoice_python, cosy.tree, cosy.grpc_target, tmp_path, "--mode", "zero_shot",
+                              "--tts_text", TEXT, "--prompt_text", PROMPT_TEXT, "--prompt_wav", str(prompt))
+    audio, rate = read_client_wav(wav)
+    assert rate == 22050
+    assert_noise_for(audio, RATE, TEXT)  # judged at the rate it was made
+    assert all_removed(cosy)
+
+
+@pytest.mark.parametrize(("prompt_audio", "why"), [
+    (b"\xff\xfe\xfd", "odd number"),  # not 16-bit PCM (and not UTF-8 either)
+    (b"\x00\x01" * 8000, "0.50 s long"),
+    (b"", "prompt_audio is empty"),
+], ids=["odd", "short", "empty"])
+def test_bad_grpc_prompt_audio_is_invalid_argument_and_leaves_no_file(cosy, prompt_audio, why):
+    request = cv.Request(zero_shot_request=cv.zeroshotRequest(tts_text=TEXT, prompt_text=PROMPT_TEXT,
+                                                              prompt_audio=prompt_audio))
+    with grpc.insecure_channel(cosy.grpc_target) as channel:
+        with pytest.raises(grpc.RpcError) as refused:
+            list(cosyvoice_pb2_grpc.CosyVoiceStub(channel).Inference(request, timeout=60))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert why in refused.value.details() and "zero_shot_request.prompt_audio" in refused.value.details()
+    assert leftover(cosy) == []

@@ -29,10 +29,10 @@ def _launch_token_verdict(request: Request, state: ServerState) -> str | None:
 
 def _health(request: Request) -> JSONResponse:
     state: ServerState = request.app.state.ttspilot
-    stuck = state.pipeline.watch.stuck() if state.ready else None
-    healthy = state.ready and stuck is None
+    reason = state.unhealthy_reason()
+    healthy = reason is None
     body = {
-        "status": "ready" if healthy else "stuck" if stuck else "not_ready",
+        "status": "ready" if healthy else "stuck" if state.ready else "not_ready",
         "engine": state.engine.name,
         "model": state.engine.default_voice,
         "tier": state.engine.info().tier,
@@ -40,7 +40,7 @@ def _health(request: Request) -> JSONResponse:
     if (verdict := _launch_token_verdict(request, state)) is not None:
         body["launch_token"] = verdict
     if not healthy:
-        body["reason"] = stuck or state.not_ready_reason
+        body["reason"] = reason
     if state.canary is not None:
         body["canary"] = state.canary.reason
         body["canary_fault"] = state.canary.fault  # null when it passed; the launcher's FP16 fallback reads it

@@ -126,17 +126,22 @@ async def warmup_trt(request: Request) -> JSONResponse:
 
 
 @router.get("/performance_info", summary="Effective configuration, hardware and latency percentiles")
-async def performance_info(request: Request, request_id: str | None = None) -> dict[str, Any]:
+async def performance_info(
+    request: Request,
+    request_id: Annotated[str | None, Query(description="X-Request-ID of a running or recent request")] = None,
+) -> dict[str, Any]:
     state: ServerState = request.app.state.ttspilot
     info: dict[str, Any] = {
         "ready": state.ready,
         "effective_config": state.engine.info().as_dict(),
+        "capabilities": asdict(state.engine.capabilities),
         "hardware": state.hardware_summary(),
         "pipeline": {
             "workers": state.engine.concurrency,
             "scheduling": state.settings.scheduling,
             "admitted": state.pipeline.admitted,
             "max_admitted": state.pipeline.max_admitted,
+            "refused": state.pipeline.refused,
             "memory_reserved_mb": round(state.pipeline.reserved / 2**20, 1),
             "memory_budget_mb": round(state.pipeline.budget / 2**20, 1),
             "call_max_chars": state.settings.call_max_chars,
