@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from tests.browser import Browser, chromium, missing, screenshot_dir
 from tests.cosyvoice_env import EnvironmentBuildError, env_python
+from tests.engines.cosyvoice.tiny_models import TINY_CACHE_ENV
 from tests.support import RunningServer, say, start_server, stop_server
 
 
@@ -19,6 +21,14 @@ def pytest_configure(config: pytest.Config) -> None:
     """Compiled caches go to one throwaway folder per test run, shared by every server the tests start."""
     if "TTSPILOT_TEST_KEEP_CACHE" not in os.environ:
         os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="ttspilot-test-cache-")
+    if not hasattr(config, "workerinput"):  # the run's first process: its xdist workers inherit the variable
+        os.environ[TINY_CACHE_ENV] = tempfile.mkdtemp(prefix="ttspilot-tiny-models-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The tiny CosyVoice models made for this run go when the run ends (tests/engines/cosyvoice/tiny_models.py)."""
+    if not hasattr(config, "workerinput") and TINY_CACHE_ENV in os.environ:
+        shutil.rmtree(os.environ.pop(TINY_CACHE_ENV), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

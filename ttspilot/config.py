@@ -136,7 +136,12 @@ class ServerSettings(BaseSettings):
     model_dir: Path | None = Field(default=None, description="model folder; None: the embedded voice")
     output_sample_rate: int | None = Field(default=None, description="default output rate; None keeps the model's rate")
     max_text_length: int = Field(default=10_000, ge=1, description="longest accepted input text, in characters")
-    segment_max_length: int = Field(default=80, ge=10, description="segment length the splitter aims for")
+    segment_max_length: int = Field(default=80, ge=10, description="segment length the splitter aims for in streams")
+    whole_segment_max_length: int = Field(
+        default=160, ge=10,
+        description="segment length for responses sent whole: nobody hears them before the end, so fewer, longer "
+        "model calls serve more audio per second",
+    )
     first_segment_max: int = Field(default=30, ge=10, description="first streamed segment is cut at a clause within this")
     scheduling: Literal["deadline", "fifo"] = Field(
         default="deadline",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.engines.cosyvoice.tiny_models import write_tiny
 from tests.support import REPO
 from ttspilot.engines.cosyvoice.upstream import find_trees, model_versions
 
@@ -41,8 +42,7 @@ def run(python: Path, *args: str, timeout: float) -> subprocess.CompletedProcess
 def test_overhead_tool_measures_upstream_and_server_side_by_side(cosyvoice_python: Path, tmp_path: Path) -> None:
     tree = newest_v2_tree()
     model_dir = tmp_path / "tiny-v2"
-    run(cosyvoice_python, "-m", "ttspilot.engines.cosyvoice.tiny", "--version", "2", "--out", str(model_dir),
-        "--cosyvoice_root", str(tree), timeout=300)
+    write_tiny(cosyvoice_python, tree, 2, model_dir)
     report_path = tmp_path / "overhead.json"
     printed = run(cosyvoice_python, "-m", "ttspilot.bench.server_overhead", "--model_dir", str(model_dir),
                   "--cosyvoice_root", str(tree), "--repeats", str(ROUNDS), "--warmup", "1", "--text", TEXT,

@@ -13,7 +13,9 @@ import httpx
 import pytest
 
 from tests.support import assert_speech, decode_wav, start_server, stop_server
-from ttspilot.server.segments import cut_plainly, model_segments
+from ttspilot.bench.texts import ENGLISH
+from ttspilot.config import ServerSettings
+from ttspilot.server.segments import cut_plainly, model_segments, request_segments
 
 pytestmark = pytest.mark.integration
 
@@ -113,3 +115,16 @@ def test_admission_refuses_past_the_memory_budget(tmp_path):
         assert httpx.get(server.url + "/inference_sft", params={"tts_text": "Hi."}, timeout=60).status_code == 200
     finally:
         stop_server(server)
+
+
+def test_streams_get_short_segments_and_whole_responses_long_ones():
+    settings = ServerSettings(segment_max_length=80, first_segment_max=30, whole_segment_max_length=160)
+    text = ENGLISH["long"]
+    streamed = request_segments(text, stream=True, smart_split=True, max_length=None, settings=settings)
+    whole = request_segments(text, stream=False, smart_split=True, max_length=None, settings=settings)
+    asked = request_segments(text, stream=False, smart_split=True, max_length=40, settings=settings)
+    for segments in (streamed, whole, asked):
+        assert " ".join(segments).split() == text.split()
+    assert len(streamed[0]) <= 30 and max(map(len, streamed)) <= 80
+    assert max(map(len, whole)) <= 160 and max(map(len, whole)) > 80 and len(whole) < len(streamed)
+    assert max(map(len, asked)) <= 40  # the client's own max_text_length wins

@@ -118,7 +118,8 @@ def test_fifty_disconnected_streams_leak_no_worker(tight):
             time.sleep(0.05)
     assert opened >= 10
     wait_idle(tight.url)
-    assert throughput() > 0.6 * before
+    # A leaked worker costs every later request; other load on the host only some tries: the best of three counts.
+    assert max(throughput() for _ in range(3)) > 0.6 * before
     outcomes = [req["outcome"] for req in httpx.get(tight.url + "/performance_info").json()["stats"]["recent"]]
     assert "cancelled" in outcomes
 

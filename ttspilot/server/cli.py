@@ -26,6 +26,7 @@ SETTING_FLAGS: dict[str, type] = {
     "memory_budget_mb": int, "max_body_bytes": int, "max_ws_connections": int, "api_key": str, "shutdown_grace": int,
     "cosyvoice_root": Path, "voices": Path, "call_timeout": float, "upload_dir": Path,
     "vllm_gpu_memory_utilization": float, "scheduling": str, "segment_max_length": int, "first_segment_max": int,
+    "whole_segment_max_length": int,
     "benchmark_dir": Path,
 }
 
@@ -119,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level=args.log_level,
         timeout_graceful_shutdown=settings.shutdown_grace, access_log=False,  # ttspilot.access logs without the text
+        # asyncio even where uvloop is installed (Ray brings it): the loop grpc.aio supports, and the one measured.
+        loop="asyncio",
         ws_ping_interval=settings.ws_ping_interval,
         ws_ping_timeout=settings.ws_ping_timeout,
         **connection_protocols(header_timeout=settings.header_timeout, write_timeout=settings.write_timeout),

@@ -31,7 +31,7 @@ from ttspilot.engines.base import Engine
 from ttspilot.server.call_watch import CallWatch, EngineCall
 from ttspilot.server.memory_budget import budget_bytes, request_bytes
 from ttspilot.server.scheduler import CallCost, Deadline, SegmentScheduler
-from ttspilot.server.segments import model_segments
+from ttspilot.server.segments import request_segments
 from ttspilot.server.stats import RequestTiming, StatsRecorder
 
 log = logging.getLogger(__name__)
@@ -110,13 +110,10 @@ class SynthesisPipeline:
                  "audio a listener already holds)" if settings.scheduling == "deadline" else "arrival order (fifo)")
 
     def segments(self, job: SynthesisJob) -> list[str]:
-        """Split for the model; streams get a short first segment so audio starts sooner."""
-        return model_segments(
-            job.text,
-            smart_split=job.smart_split,
-            max_length=job.segment_max_length or self.settings.segment_max_length,
-            call_max_chars=self.settings.call_max_chars,
-            first_segment_max=self.settings.first_segment_max if job.stream else None,
+        """Split for the model at the lengths this kind of response wants (segments.request_segments)."""
+        return request_segments(
+            job.text, stream=job.stream, smart_split=job.smart_split, max_length=job.segment_max_length,
+            settings=self.settings,
         )
 
     def start(self, job: SynthesisJob, request_id: str, route: str) -> RequestTiming:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from text_split import split_text
+from ttspilot.config import ServerSettings
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -43,3 +44,19 @@ def model_segments(
     first = None if first_segment_max is None else min(first_segment_max, max_length)
     # split_text keeps a protected token (a long number, a URL) whole even past max_length.
     return [piece for segment in split_text(text, max_length, first) for piece in cut_plainly(segment, call_max_chars)]
+
+
+def request_segments(
+    text: str, *, stream: bool, smart_split: bool, max_length: int | None, settings: ServerSettings
+) -> list[str]:
+    """A request's segments: a stream's are short, its first shorter still, so audio starts sooner; a whole
+    response's are long, since nobody hears it before its end and fewer calls make more audio per second.
+    `max_length` is the client's own choice where an API has one (upstream's max_text_length)."""
+    default = settings.segment_max_length if stream else settings.whole_segment_max_length
+    return model_segments(
+        text,
+        smart_split=smart_split,
+        max_length=max_length or default,
+        call_max_chars=settings.call_max_chars,
+        first_segment_max=settings.first_segment_max if stream else None,
+    )

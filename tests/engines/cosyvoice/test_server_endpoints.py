@@ -8,8 +8,6 @@ rate, a plausible length, finite and audible samples, the right 4xx, temporary f
 from __future__ import annotations
 
 import io
-import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ import openai
 import pytest
 import soundfile
 
+from tests.engines.cosyvoice.tiny_models import write_tiny
 from tests.server.grpc.upstream_client import read_client_wav, run_upstream_client
 from tests.support import RunningServer, free_port, start_server, stop_server
 from ttspilot.engines.cosyvoice.tiny import MODELS
@@ -61,9 +60,7 @@ def cosy(request: pytest.FixtureRequest, cosyvoice_python: Path, tmp_path_factor
     tree: Path = request.param
     folder = tmp_path_factory.mktemp(f"cosy-{tree.name}")
     model_dir, uploads = folder / "tiny-v2", folder / "uploads"
-    subprocess.run([str(cosyvoice_python), "-m", "ttspilot.engines.cosyvoice.tiny", "--version", "2", "--out",
-                    str(model_dir), "--cosyvoice_root", str(tree)], cwd=REPO_ROOT, check=True, capture_output=True,
-                   timeout=300, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    write_tiny(cosyvoice_python, tree, 2, model_dir)
     grpc_port = free_port()
     server = start_server(
         ["--model_dir", str(model_dir), "--cosyvoice_root", str(tree), "--upload_dir", str(uploads),

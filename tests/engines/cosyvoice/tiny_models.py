@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import atexit
+import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from tests.support import REPO
 from ttspilot.engines.cosyvoice.upstream import find_trees, model_versions
@@ -25,13 +25,13 @@ def trees_for(version: int) -> list:
     return [pytest.param(tree, id=tree.name) for tree in trees]
 
 
-_MADE: dict[tuple, Path] = {}  # (python, tree, version, extra) -> a pristine folder made in this test run
+TINY_CACHE_ENV = "TTSPILOT_TEST_TINY_MODELS"  # set by tests/conftest.py for the whole run, workers included
 
 
-def _pristine_folder() -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="ttspilot-tiny-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return folder
+def _made_folder(key: tuple) -> Path:
+    """Where the pristine folder for `key` lives: one place for every test process of this run."""
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+    return Path(os.environ[TINY_CACHE_ENV]) / digest / "model"
 
 
 def trees_and_versions(versions: tuple[int, ...]) -> list:
@@ -46,17 +46,21 @@ def trees_and_versions(versions: tuple[int, ...]) -> list:
 def write_tiny(python: Path, tree: Path, version: int, out: Path, *extra: str) -> Path:
     """A tiny folder at `out`, made by `python -m ttspilot.engines.cosyvoice.tiny` with the tree's code.
 
-    Each (tree, version, options) is made once per test run and copied for every caller: the maker
-    takes 8-40 s, a copy well under one, and tests change their folders (exports, voices, damage).
+    Each (tree, version, options) is made once per test run, by whichever test process needs it first,
+    and copied for every caller: the maker takes 8-40 s, a copy well under one, and tests change their
+    folders (exports, voices, damage).
     """
     key = (str(python), str(tree), version, extra)
-    if key not in _MADE:
-        made = _pristine_folder() / "model"
-        command = [str(python), "-m", "ttspilot.engines.cosyvoice.tiny", "--version", str(version), "--out",
-                   str(made), "--cosyvoice_root", str(tree), *extra]
-        result = subprocess.run(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
-                                text=True, timeout=300)
-        assert result.returncode == 0, f"tiny maker failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
-        _MADE[key] = made
-    shutil.copytree(_MADE[key], out)
+    made = _made_folder(key)
+    made.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(made.parent / "lock")):
+        if not (made.parent / "complete").is_file():
+            shutil.rmtree(made, ignore_errors=True)
+            command = [str(python), "-m", "ttspilot.engines.cosyvoice.tiny", "--version", str(version), "--out",
+                       str(made), "--cosyvoice_root", str(tree), *extra]
+            result = subprocess.run(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                                    capture_output=True, text=True, timeout=300)
+            assert result.returncode == 0, f"tiny maker failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+            (made.parent / "complete").touch()
+    shutil.copytree(made, out)
     return out

@@ -148,6 +148,7 @@ async def performance_info(
             "queued_segments": state.pipeline.queued_segments,
             "segment_max_length": state.settings.segment_max_length,
             "first_segment_max": state.settings.first_segment_max,
+            "whole_segment_max_length": state.settings.whole_segment_max_length,
         },
         "stats": state.stats.summary(),
         "time": time.time(),
