@@ -1,0 +1,115 @@
+"""The Ray Serve deployment: one replica = one engine = the whole ttspilot server (`create_app`) behind Ray's proxy.
+
+The replica's constructor runs `replica_start.start_replica` (probe the GPU Ray gave it, plan, load, canary); the
+app it returns is the replica's ASGI app (`serve.ingress` with `__serve_build_asgi_app__`). Ray's health check asks
+the server's own `/health` condition, so a replica whose canary never passed or whose engine call is stuck is
+restarted by Ray. Every response names the replica in `X-Ttspilot-Replica`; `/performance_info` says the same under
+`replica`, and `/cluster_info` lists them all (`cluster.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from fastapi import FastAPI
+from ray import serve
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ttspilot.hardware import describe
+from ttspilot.scale.cluster import board_for
+from ttspilot.scale.cluster import router as cluster_router
+from ttspilot.scale.replica_start import ReplicaOptions, StartedReplica, start_replica
+
+log = logging.getLogger("ttspilot.scale")
+
+REPLICA_HEADER = "X-Ttspilot-Replica"
+SERVE_NAMESPACE = "serve"  # the Ray namespace Serve names its replica actors in
+
+
+class ReplicaHeader:
+    """ASGI middleware: every HTTP response says which replica made it (streamed ones too, in their headers)."""
+
+    def __init__(self, app: ASGIApp, replica_id: str) -> None:
+        self.app = app
+        self.header = (REPLICA_HEADER.lower().encode(), replica_id.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_named(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, send_named)
+
+
+@dataclass(frozen=True)
+class ClusterContext:
+    board: Any
+    health_period_s: float
+
+
+def replica_report(started: StartedReplica, gpu_ids: list[str]) -> dict[str, Any]:
+    """Who this replica is, where it runs and what it chose, for /performance_info and the cluster view."""
+    context = serve.get_replica_context()
+    runtime = ray.get_runtime_context()
+    info = started.app.state.ttspilot.engine.info()
+    return {
+        "replica_id": context.replica_id.unique_id,
+        "deployment": context.deployment,
+        "actor_name": runtime.get_actor_name(),
+        "namespace": SERVE_NAMESPACE,
+        "node_id": runtime.get_node_id(),
+        "node_ip": ray.util.get_node_ip_address(),
+        "pid": os.getpid(),
+        "gpu_ids": gpu_ids,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "hardware": describe(started.profile),
+        "tier": info.tier,
+        "device": info.device,
+        "chosen": str(started.candidate),
+        "failed_before": list(started.failures),
+        "healthy": True,
+        "reason": None,
+    }
+
+
+@serve.deployment(name="ttspilot")
+@serve.ingress()
+class TtsReplica:
+    """One self-tuning server on the resources Ray gave this replica."""
+
+    def __init__(self, options: ReplicaOptions, health_period_s: float = 10.0) -> None:
+        gpu_ids = [str(gpu_id) for gpu_id in ray.get_gpu_ids()]
+        started = start_replica(options, gpu_ids)
+        self.state = started.app.state.ttspilot
+        self.state.replica = replica_report(started, gpu_ids)
+        self.board = board_for(serve.get_replica_context().app_name)
+        self.server: FastAPI = started.app
+        self.server.state.ttspilot_cluster = ClusterContext(self.board, health_period_s)
+        self.server.include_router(cluster_router)
+        self.server.add_middleware(ReplicaHeader, replica_id=self.state.replica["replica_id"])
+        self._report()
+        log.info("replica %s serving tier %s on %s", self.state.replica["replica_id"], self.state.replica["tier"],
+                 ", ".join(gpu_ids) and f"GPU {', '.join(gpu_ids)}" or "the CPU")
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return self.server
+
+    def _report(self) -> None:
+        self.board.report.remote(self.state.replica["replica_id"], self.state.replica)
+
+    def check_health(self) -> None:
+        """Ray's health check: the condition /health answers from; a failure is reported before it is raised."""
+        reason = self.state.unhealthy_reason()
+        self.state.replica.update(healthy=reason is None, reason=reason)
+        self._report()
+        if reason is not None:
+            raise RuntimeError(f"ttspilot replica unhealthy: {reason}")
