@@ -85,6 +85,7 @@ class ScaleArgs(BaseModel):
             "ray_actor_options": {"num_cpus": self.cpus_per_replica, "num_gpus": self.gpus_per_replica},
             "health_check_period_s": self.health_check_period_s,
             "health_check_timeout_s": self.health_check_timeout_s,
+            "logging_config": {"enable_access_log": False},  # the server's own access log (ttspilot.access) stays
         }
         if self.min_replicas is None:
             return {**options, "num_replicas": self.replicas}
