@@ -178,6 +178,7 @@ def test_each_replica_plans_on_the_gpu_ray_gave_it_and_says_so(two_gpu_replicas)
     for replica_id, info in infos.items():
         replica = info["replica"]
         assert replica["replica_id"] == replica_id and replica["tier"] == info["effective_config"]["tier"] == "cpu"
+        assert info["effective_config"]["cpu_threads"] == 1  # the one CPU Ray reserved for it, not the node's cores
         (gpu_id,) = replica["gpu_ids"]
         assert replica["cuda_visible_devices"] == gpu_id  # Ray pinned it; the probe kept only that GPU
         gpu_lines = [line for line in replica["hardware"] if line.startswith("GPU ")]

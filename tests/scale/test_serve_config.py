@@ -98,7 +98,8 @@ def test_each_replica_plans_on_its_own_gpu_and_its_share_of_it():
     half = assigned_profile(profile, [0], 0.5)
     assert half.gpus[0].memory_free == pytest.approx(11 * GB, rel=0.01)
     none = assigned_profile(profile, [], 1.0)
-    assert none.gpus == () and "no GPU" in none.gpu_absent_reason
+    assert none.gpus == () and "no GPU" in none.gpu_absent_reason and none.cpu_cores == profile.cpu_cores
+    assert assigned_profile(profile, [], 1.0, cpus=1.0).cpu_cores == 1  # its thread pool is sized to Ray's CPUs
     # With the GPU libraries assumed present (as for --simulate_gpu), the two GPUs get different tiers.
     tiers = [plan(replace(each, simulated=True), support).candidates[0].tier for each in (big, small)]
     assert tiers == ["full", "jit_fp16"]

@@ -55,6 +55,16 @@ def load_tuning(profile: HardwareProfile, support: EngineSupport, model_hash: st
     return tuning
 
 
+def tuned_plan(profile: HardwareProfile, support: EngineSupport, voice_hash: str,
+               objective: Objective) -> tuple[TierPlan, list[str]]:
+    """The plan with this machine's tuning profile, if any, and its candidates in their measured pool shapes, with
+    one line per shape choice (`with_pool_shapes`); a Ray replica plans the same way (ttspilot/scale/)."""
+    tuning = load_tuning(profile, support, voice_hash)
+    tier_plan = plan(profile, support, tuning, model_hash=voice_hash)
+    ours = tuning if tuning and tuning.fingerprint == tuning_fingerprint(profile, support, voice_hash) else None
+    return with_pool_shapes(tier_plan, ours, objective, profile)
+
+
 def with_pool_shapes(
     tier_plan: TierPlan, tuning: TuningProfile | None, objective: Objective, hardware: HardwareProfile
 ) -> tuple[TierPlan, list[str]]:
@@ -163,10 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
         benchmark_for_launch([candidate.tier for candidate in plan(profile, support).candidates if not candidate.vllm],
                              args.model_dir, server_load_options(*server_load_paths(passthrough)))
-    tuning = load_tuning(profile, support, voice_hash)
-    tier_plan = plan(profile, support, tuning, model_hash=voice_hash)
-    ours = tuning if tuning and tuning.fingerprint == tuning_fingerprint(profile, support, voice_hash) else None
-    tier_plan, shape_lines = with_pool_shapes(tier_plan, ours, args.objective, profile)
+    tier_plan, shape_lines = tuned_plan(profile, support, voice_hash, args.objective)
     if tier_plan.gpu is not None:
         device_id = cuda_device_id(tier_plan.gpu.index)  # CUDA numbering, which CUDA_VISIBLE_DEVICES changes
         options = replace(options, server_args=(*options.server_args, "--device_id", str(device_id)))

@@ -32,6 +32,8 @@ def add_ray_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--gpus_per_replica", type=float, metavar="F",
                        help="GPUs Ray pins to each replica; below 1 several replicas share a GPU (small models) "
                        "(default: 1 when this machine has a GPU, else 0)")
+    group.add_argument("--cpus_per_replica", type=float, default=1.0, metavar="F",
+                       help="CPUs Ray reserves per replica; a replica sizes its thread pool to them (default: 1)")
     group.add_argument("--target_ongoing_requests", type=float, metavar="N",
                        help="with --autoscale: requests per replica Ray aims at (default: Ray's, 2)")
     group.add_argument("--ray_address", metavar="ADDR",
@@ -64,6 +66,8 @@ def scale_args(args: argparse.Namespace, passthrough: list[str], gpus_here: int)
         "model_dir": str(args.model_dir) if args.model_dir else None,
         "server_flags": [*passthrough, *(["--no_canary"] if args.skip_test else [])],
         "gpus_per_replica": gpus,
+        "cpus_per_replica": args.cpus_per_replica,
+        "objective": args.objective,
     }
     if args.health_interval > 0:
         values["health_check_period_s"] = args.health_interval

@@ -88,7 +88,8 @@ class TtsReplica:
 
     def __init__(self, options: ReplicaOptions, health_period_s: float = 10.0) -> None:
         gpu_ids = [str(gpu_id) for gpu_id in ray.get_gpu_ids()]
-        started = start_replica(options, gpu_ids)
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0.0)
+        started = start_replica(options, gpu_ids, cpus)
         self.state = started.app.state.ttspilot
         self.state.replica = replica_report(started, gpu_ids)
         self.board = board_for(serve.get_replica_context().app_name)
@@ -97,8 +98,8 @@ class TtsReplica:
         self.server.include_router(cluster_router)
         self.server.add_middleware(ReplicaHeader, replica_id=self.state.replica["replica_id"])
         self._report()
-        log.info("replica %s serving tier %s on %s", self.state.replica["replica_id"], self.state.replica["tier"],
-                 ", ".join(gpu_ids) and f"GPU {', '.join(gpu_ids)}" or "the CPU")
+        where = f"GPU {', '.join(gpu_ids)}" if gpu_ids else "no GPU"
+        log.info("replica %s serving tier %s (%s)", self.state.replica["replica_id"], self.state.replica["tier"], where)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return self.server

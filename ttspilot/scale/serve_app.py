@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray.serve import Application
 from ray.serve.config import AutoscalingConfig
 
+from ttspilot.pool_shape import Objective
 from ttspilot.scale.deployment import TtsReplica
 from ttspilot.scale.replica_start import ReplicaOptions
 from ttspilot.server.cli import build_parser
@@ -45,7 +46,10 @@ class ScaleArgs(BaseModel):
     autoscaling: dict[str, float] = Field(default_factory=dict,
                                           description="further Ray autoscaling_config fields (delays, look-back)")
     gpus_per_replica: float = Field(default=0.0, ge=0, description="GPUs Ray reserves per replica; fractions share")
-    cpus_per_replica: float = Field(default=1.0, ge=0, description="CPUs Ray reserves per replica")
+    cpus_per_replica: float = Field(default=1.0, ge=0,
+                                    description="CPUs Ray reserves per replica; its thread pool is sized to them")
+    objective: Objective = Field(default="balanced",
+                               description="which measured pool shape a tier runs in (launcher --objective)")
     health_check_period_s: float = Field(default=10.0, gt=0)
     health_check_timeout_s: float = Field(default=30.0, gt=0)
 
@@ -74,7 +78,7 @@ class ScaleArgs(BaseModel):
             flags += ["--max_queue", str(DEFAULT_ADMISSION)]
         build_parser().parse_args(flags)  # a bad flag fails here, on the operator's side, not in every replica
         return ReplicaOptions(Path(self.model_dir) if self.model_dir else None, tuple(flags),
-                              gpu_share=self.gpus_per_replica or 1.0)
+                              gpu_share=self.gpus_per_replica or 1.0, objective=self.objective)
 
     def deployment_options(self) -> dict[str, Any]:
         """The deployment's Ray options, derived as the module docstring says."""
