@@ -232,7 +232,8 @@ def test_a_killed_replica_is_replaced_and_only_its_requests_in_flight_fail(two_g
     assert all(outcome == (500, "Internal Server Error") for outcome in failed), failed
     assert sum(1 for status, _ in outcomes if status == 200) >= 10
 
-    wait_for(lambda: running_replicas() == 2, 90, "a replacement replica")
+    replaced_after = wait_for(lambda: running_replicas() == 2, 90, "a replacement replica")
+    print(f"kill under load: replacement running {replaced_after:.1f} s after the load ended")
     replaced = replica_infos(url)
     assert victim_id not in replaced and len(replaced) == 2
     assert httpx.get(url + "/health", timeout=30).status_code == 200
