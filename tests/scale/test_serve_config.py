@@ -82,6 +82,8 @@ def test_replica_options_carry_admission_and_reject_bad_server_flags():
     assert ScaleArgs().replica_options().server_flags == ("--max_queue", "8")
     with pytest.raises(SystemExit):
         ScaleArgs(server_flags=["--max_queue", "many"]).replica_options()
+    with pytest.raises(ValueError, match="--tier --grpc_port: each replica plans its own tier"):
+        ScaleArgs(server_flags=["--tier", "cpu", "--grpc_port", "9400"])
     with pytest.raises(ValueError, match="min_replicas 3 > max_replicas 2"):
         ScaleArgs(min_replicas=3, max_replicas=2)
     with pytest.raises(ValueError, match="upscale_delay_s"):

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray.serve import Application
 from ray.serve.config import AutoscalingConfig
 
+from ttspilot.launcher.options import TIER_FLAGS
 from ttspilot.pool_shape import Objective
 from ttspilot.scale.deployment import TtsReplica
 from ttspilot.scale.replica_start import ReplicaOptions
@@ -59,6 +60,9 @@ class ScaleArgs(BaseModel):
             raise ValueError("autoscaling needs both min_replicas and max_replicas")
         if self.min_replicas is not None and self.min_replicas > self.max_replicas:
             raise ValueError(f"min_replicas {self.min_replicas} > max_replicas {self.max_replicas}")
+        if refused := [flag for flag in self.server_flags if flag.split("=")[0] in (*TIER_FLAGS, "--grpc_port")]:
+            raise ValueError(f"server_flags {' '.join(refused)}: each replica plans its own tier, and gRPC is not "
+                             "served through Ray (OPTIMIZATION.md §8)")
         if self.gpus_per_replica > 1 and not self.gpus_per_replica.is_integer():
             raise ValueError(f"gpus_per_replica {self.gpus_per_replica}: a fraction of one GPU or whole GPUs")
         return self
