@@ -17,6 +17,7 @@ from typing import Any
 
 from ttspilot.config import API_KEY_ENV
 from ttspilot.launcher.child import REPO_ROOT
+from ttspilot.scale.serve_config import APP_NAME
 
 log = logging.getLogger("ttspilot.launcher")
 
@@ -106,14 +107,14 @@ def serve_on_ray(args: argparse.Namespace, passthrough: list[str], gpus_here: in
     import ray
     from ray import serve
 
+    from ttspilot.scale.cluster import drop_board
     from ttspilot.scale.serve_app import ScaleArgs, build
-    from ttspilot.scale.serve_config import APP_NAME
 
     application = ScaleArgs.model_validate(scale_args(args, passthrough, gpus_here))
-    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    local = args.ray_address is None
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))} if local else {}
     if args.api_key:
         env[API_KEY_ENV] = args.api_key  # the replicas' environment, not their arguments
-    local = args.ray_address is None
     ray.init(address=args.ray_address, runtime_env={"env_vars": env}, log_to_driver=True)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -125,7 +126,7 @@ def serve_on_ray(args: argparse.Namespace, passthrough: list[str], gpus_here: in
         try:
             serve.run(build(application), name=APP_NAME, route_prefix="/")
         except RuntimeError as error:
-            log.error("ray: the application did not come up: %s", error)
+            log.error("ray: the application did not come up: %s", _deployment_failure(serve) or error)
             return 1
         log.info("ray: serving on http://%s:%d through Ray Serve's proxy; GET /cluster_info lists the replicas",
                  args.host, args.port)
@@ -138,8 +139,17 @@ def serve_on_ray(args: argparse.Namespace, passthrough: list[str], gpus_here: in
             ray.shutdown()
         else:
             serve.delete(APP_NAME)
+            drop_board(APP_NAME)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _deployment_failure(serve: Any) -> str | None:
+    """The last line of what Ray's status says about the failed deployment (a replica's ReplicaStartError)."""
+    application = serve.status().applications.get(APP_NAME)
+    messages = [deployment.message for deployment in application.deployments.values()] if application else []
+    lines = [line.strip() for message in messages for line in message.splitlines() if line.strip()]
+    return lines[-1] if lines else None
 
 
 def _replicas(options: dict[str, Any]) -> str:

@@ -41,7 +41,15 @@ class ClusterBoard:
 def board_for(app_name: str) -> Any:
     """The application's board, created by the first replica that asks; it outlives replicas, not the cluster."""
     return ClusterBoard.options(name=f"board-{app_name}", namespace=BOARD_NAMESPACE, lifetime="detached",
-                                get_if_exists=True).remote()
+                                get_if_exists=True).remote()  # detached: a replica's death must not take it along
+
+
+def drop_board(app_name: str) -> None:
+    """End the application's board when the application leaves a cluster that stays up."""
+    try:
+        ray.kill(ray.get_actor(f"board-{app_name}", namespace=BOARD_NAMESPACE))
+    except ValueError:  # no replica ever started
+        pass
 
 
 def actor_alive(name: str, namespace: str) -> bool:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 IMPORT_PATH = "ttspilot.scale.serve_app:app_builder"
 APP_NAME = "ttspilot"
 
@@ -24,4 +22,6 @@ def serve_config(app_args: dict[str, Any], host: str = "0.0.0.0", port: int = 80
 
 
 def serve_config_text(app_args: dict[str, Any], host: str = "0.0.0.0", port: int = 8000) -> str:
+    import yaml  # Ray's dependency: the default install (the launcher without --ray) has none
+
     return yaml.safe_dump(serve_config(app_args, host, port), sort_keys=False)
