@@ -129,6 +129,7 @@ def test_two_replicas_serve_every_family_streaming_and_websocket_through_rays_pr
         served = Counter()
         for name, response, audio, rate in (result for batch in rounds for result in batch):
             assert_speech(audio, rate, TEXT)
+            assert len(response.headers.get_list("x-request-id")) == 1, name  # the proxy's, which the server kept
             served[response.headers[REPLICA_HEADER]] += 1
         assert len(served) == 2, f"requests per replica: {dict(served)}"
 

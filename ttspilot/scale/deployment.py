@@ -27,11 +27,14 @@ from ttspilot.scale.replica_start import ReplicaOptions, StartedReplica, start_r
 log = logging.getLogger("ttspilot.scale")
 
 REPLICA_HEADER = "X-Ttspilot-Replica"
+REQUEST_ID_HEADER = b"x-request-id"
 SERVE_NAMESPACE = "serve"  # the Ray namespace Serve names its replica actors in
 
 
-class ReplicaHeader:
-    """ASGI middleware: every HTTP response says which replica made it (streamed ones too, in their headers)."""
+class ReplicaHeaders:
+    """ASGI middleware on every HTTP response (streamed ones too): name the replica that made it, and leave
+    X-Request-ID to Ray's proxy, which adds the id it sent the replica; the server answers with that same id, and two
+    copies would reach clients as "id, id"."""
 
     def __init__(self, app: ASGIApp, replica_id: str) -> None:
         self.app = app
@@ -41,10 +44,13 @@ class ReplicaHeader:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        sent_id = dict(scope["headers"]).get(REQUEST_ID_HEADER)
 
         async def send_named(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), self.header]}
+                headers = [(name, value) for name, value in message.get("headers", [])
+                           if not (name.lower() == REQUEST_ID_HEADER and value == sent_id)]
+                message = {**message, "headers": [*headers, self.header]}
             await send(message)
 
         await self.app(scope, receive, send_named)
@@ -96,7 +102,7 @@ class TtsReplica:
         self.server: FastAPI = started.app
         self.server.state.ttspilot_cluster = ClusterContext(self.board, health_period_s)
         self.server.include_router(cluster_router)
-        self.server.add_middleware(ReplicaHeader, replica_id=self.state.replica["replica_id"])
+        self.server.add_middleware(ReplicaHeaders, replica_id=self.state.replica["replica_id"])
         self._report()
         where = f"GPU {', '.join(gpu_ids)}" if gpu_ids else "no GPU"
         log.info("replica %s serving tier %s (%s)", self.state.replica["replica_id"], self.state.replica["tier"], where)
