@@ -27,6 +27,9 @@ def test_ray_launch_serves_the_readme_requests_and_stops_with_everything_it_star
     try:
         launcher.wait_for(r"ray: serving on http://127\.0\.0\.1:\d+ through Ray Serve's proxy", timeout=180)
         assert "ray: 2 replica(s), 0 GPU per replica, admission 8" in launcher.log()
+        # The replicas' own operator lines reach the launcher's output through Ray (which folds identical lines).
+        launcher.wait_for(r"\[ttspilot\] plan: try cpu: no usable GPU: Ray assigned this replica no GPU")
+        launcher.wait_for(r"\[ttspilot\] tier cpu: canary passed, serving")
         wav = httpx.get(launcher.url + "/inference_sft", params={"tts_text": TEXT}, timeout=60)
         assert wav.status_code == 200 and wav.headers["x-ttspilot-replica"]
         assert_speech(*decode_wav(wav.content), TEXT)

@@ -56,6 +56,18 @@ class ReplicaHeaders:
         await self.app(scope, receive, send_named)
 
 
+def replica_logging() -> None:
+    """ttspilot's INFO lines (hardware, plan, canary, the access log) on the replica's stderr, which Ray keeps in the
+    replica's log file and shows in the driver's output; Ray leaves the root logger at WARNING in a replica."""
+    logger = logging.getLogger("ttspilot")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s [ttspilot] %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # once is enough, whatever Ray puts on the root logger
+
+
 @dataclass(frozen=True)
 class ClusterContext:
     board: Any
@@ -93,6 +105,7 @@ class TtsReplica:
     """One self-tuning server on the resources Ray gave this replica."""
 
     def __init__(self, options: ReplicaOptions, health_period_s: float = 10.0) -> None:
+        replica_logging()
         gpu_ids = [str(gpu_id) for gpu_id in ray.get_gpu_ids()]
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0.0)
         started = start_replica(options, gpu_ids, cpus)
