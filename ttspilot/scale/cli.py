@@ -9,6 +9,7 @@ deleted from it when the launcher stops.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import signal
@@ -83,6 +84,8 @@ def scale_args(args: argparse.Namespace, passthrough: list[str], gpus_here: int)
 
 def refused_with_ray(args: argparse.Namespace, passthrough: list[str]) -> str | None:
     """Why these flags cannot go with --ray, in one line; None when they can."""
+    if importlib.util.find_spec("ray") is None:
+        return "--ray needs Ray Serve, which is not installed: pip install -r requirements-ray.txt"
     if any(arg.split("=")[0] == "--grpc_port" for arg in passthrough):
         return ("--grpc_port with --ray: Ray's gRPC proxy calls deployment methods with bare request messages, without "
                 "the call context our services answer through (metadata, deadlines, cancellation); run gRPC on "
