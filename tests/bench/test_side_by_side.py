@@ -23,6 +23,7 @@ def test_two_servers_streamed_side_by_side(tmp_path, capsys):
         assert row["rounds"] == 2 and row["errors"] == 0 and row["audio_s_per_s"] > 0
         assert 0 < row["first_audio_p50_s"] <= row["first_audio_p95_s"] and row["stall_max_s"] >= 0
         assert row["throughput_ratio"] == 1.0 if server == "deadline" else row["throughput_ratio"] > 0
+        assert row["first_audio_added_s"] == 0 if server == "deadline" else row["first_audio_added_s"] is not None
     assert report["servers"]["fifo"].endswith("fastapi_server.py --scheduling fifo")
     assert "throughput_ratio" in capsys.readouterr().out
     assert "scheduling: arrival order (fifo)" in (out / "logs" / "fifo.log").read_text()

@@ -4,13 +4,16 @@
         --clients 4 --stream --text long --stagger 0.5 --duration 20 --rounds 3
     python -m ttspilot.bench.side_by_side --server default= --launcher "throughput=--objective throughput" \\
         --piper --clients 1 2 4 8 --text medium --duration 10 --rounds 3
+    python -m ttspilot.bench.side_by_side --server single= --launcher "ray2=--ray --replicas 2" \\
+        --clients 1 4 --stream --text medium --duration 10 --rounds 3
 
 `--server NAME=FLAGS` starts fastapi_server.py with FLAGS, `--launcher NAME=FLAGS`
 start_optimized_server.py (the shape and tier it picks), `--piper` piper's own
 `python -m piper.http_server` on the embedded voice. Every round loads every server at every
 client count, in an order that rotates per round, so drift on a shared machine spreads over all
-of them; the table holds each figure's median over rounds and each server's throughput over the
-first server's or `--baseline`'s (median of the per-round ratios). Noisy machines make single runs meaningless:
+of them; the table holds each figure's median over rounds, each server's throughput over the
+first server's or `--baseline`'s (median of the per-round ratios) and its first audio less the
+baseline's (median of the per-round differences: what a proxy such as Ray Serve's adds). Noisy machines make single runs meaningless:
 compare ratios from one run, never figures across runs.
 """
 
@@ -117,13 +120,17 @@ def compare(targets: list[Target], base: LoadSpec, levels: list[int], rounds: in
 
 
 def row_for(name: str, clients: int, runs: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians over rounds; throughput ratio = median of the per-round ratios to the baseline's same round."""
+    """Medians over rounds; throughput ratio and first audio added = medians of the per-round ratios and differences
+    to the baseline's same round."""
     row: dict[str, Any] = {"server": name, "clients": clients, "rounds": len(runs)}
     for figure in FIGURES:
         values = [run[figure] for run in runs if run[figure] is not None]
         row[figure] = statistics.median(values) if values else None
     ratios = [run["audio_s_per_s"] / base["audio_s_per_s"] for run, base in zip(runs, baseline) if base["audio_s_per_s"]]
     row["throughput_ratio"] = round(statistics.median(ratios), 3) if ratios else None
+    added = [run["first_audio_p50_s"] - base["first_audio_p50_s"] for run, base in zip(runs, baseline)
+             if run["first_audio_p50_s"] is not None and base["first_audio_p50_s"] is not None]
+    row["first_audio_added_s"] = round(statistics.median(added), 4) if added else None
     return row
 
 

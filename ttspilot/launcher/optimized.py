@@ -29,6 +29,7 @@ from ttspilot.launcher.options import (
 )
 from ttspilot.launcher.run import EXIT_CANNOT_LAUNCH, LaunchOptions, Supervisor, server_command
 from ttspilot.pool_shape import OBJECTIVES, Objective, PoolShape, candidate_shapes, choose, default_shape
+from ttspilot.scale.cli import add_ray_flags, print_serve_config, refused_with_ray, serve_on_ray
 from ttspilot.tiers import Candidate, TierPlan, TuningProfile, plan, tuning_fingerprint
 
 log = logging.getLogger("ttspilot.launcher")
@@ -52,6 +53,16 @@ def load_tuning(profile: HardwareProfile, support: EngineSupport, model_hash: st
         return None
     log.info("tuning: using measured results from %s", path)
     return tuning
+
+
+def tuned_plan(profile: HardwareProfile, support: EngineSupport, voice_hash: str,
+               objective: Objective) -> tuple[TierPlan, list[str]]:
+    """The plan with this machine's tuning profile, if any, and its candidates in their measured pool shapes, with
+    one line per shape choice (`with_pool_shapes`); a Ray replica plans the same way (ttspilot/scale/)."""
+    tuning = load_tuning(profile, support, voice_hash)
+    tier_plan = plan(profile, support, tuning, model_hash=voice_hash)
+    ours = tuning if tuning and tuning.fingerprint == tuning_fingerprint(profile, support, voice_hash) else None
+    return with_pool_shapes(tier_plan, ours, objective, profile)
 
 
 def with_pool_shapes(
@@ -133,14 +144,20 @@ def main(argv: list[str] | None = None) -> int:
                         "audio for one listener alone; at 4 concurrent streams, throughput = most audio seconds per "
                         "second, balanced = most audio per second whose first-audio p50 is within 1.5x of the lowest "
                         "(default: %(default)s); without measured shapes a tier keeps its default")
+    add_ray_flags(parser)
     args, passthrough = parser.parse_known_args(argv)
     setup_logging()
-    if problem := cannot_launch(args, check_port=not args.dry_run, passthrough=passthrough):
+    problem = cannot_launch(args, check_port=not args.dry_run, passthrough=passthrough)
+    if problem is None and args.ray:
+        problem = refused_with_ray(args, passthrough)
+    if problem:
         log.error("%s", problem)
         return EXIT_CANNOT_LAUNCH
     options = launch_options(args, passthrough)
 
     profile = probe()
+    if args.ray:
+        return ray_launch(args, passthrough, len(profile.gpus))
     if args.simulate_gpu:
         try:
             profile = with_simulated_gpus(profile, [simulated_gpu(spec) for spec in args.simulate_gpu])
@@ -156,10 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
         benchmark_for_launch([candidate.tier for candidate in plan(profile, support).candidates if not candidate.vllm],
                              args.model_dir, server_load_options(*server_load_paths(passthrough)))
-    tuning = load_tuning(profile, support, voice_hash)
-    tier_plan = plan(profile, support, tuning, model_hash=voice_hash)
-    ours = tuning if tuning and tuning.fingerprint == tuning_fingerprint(profile, support, voice_hash) else None
-    tier_plan, shape_lines = with_pool_shapes(tier_plan, ours, args.objective, profile)
+    tier_plan, shape_lines = tuned_plan(profile, support, voice_hash, args.objective)
     if tier_plan.gpu is not None:
         device_id = cuda_device_id(tier_plan.gpu.index)  # CUDA numbering, which CUDA_VISIBLE_DEVICES changes
         options = replace(options, server_args=(*options.server_args, "--device_id", str(device_id)))
@@ -188,6 +202,14 @@ def main(argv: list[str] | None = None) -> int:
         precompile(first, args.model_dir, force=args.precompile, in_process=support.runtime == "onnxruntime",
                    cosyvoice_root=server_load_paths(passthrough)[0])
     return Supervisor(options).run(tier_plan.candidates)
+
+
+def ray_launch(args: argparse.Namespace, passthrough: list[str], gpus_here: int) -> int:
+    """--ray: the replicas plan for themselves (ttspilot/scale/); this prints or deploys the Serve application."""
+    if args.dry_run:
+        print_serve_config(args, passthrough, gpus_here)
+        return 0
+    return serve_on_ray(args, passthrough, gpus_here)
 
 
 def log_skipped(skipped: tuple[Candidate, ...]) -> None:

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 
 async def _warm_up(state: ServerState) -> None:
+    if state.ready:  # a Ray replica runs the canary before its app starts serving (ttspilot/scale/)
+        return
     try:
         await asyncio.get_running_loop().run_in_executor(state.pipeline.executor, state.warm_up)
     except Exception as error:  # a broken engine must show on /health, not kill the server

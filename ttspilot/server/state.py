@@ -29,6 +29,7 @@ class ServerState:
     ready: bool = False
     canary: CanaryResult | None = None
     not_ready_reason: str = "warming up"
+    replica: dict[str, Any] | None = None  # which Ray Serve replica this is and what it planned (ttspilot/scale/)
     process: psutil.Process = field(default_factory=lambda: psutil.Process(os.getpid()))
 
     def warm_up(self) -> float:

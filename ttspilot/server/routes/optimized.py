@@ -153,6 +153,8 @@ async def performance_info(
         "stats": state.stats.summary(),
         "time": time.time(),
     }
+    if state.replica is not None:
+        info["replica"] = state.replica
     if request_id is not None:
         found = state.stats.find(request_id)
         info["request"] = found.as_dict() if found else None
