@@ -19,9 +19,10 @@ def gpu_machine(spec: str) -> HardwareProfile:
 
 @pytest.mark.parametrize(
     ("cores", "expected"),
-    [(1, [(1, 1)]), (2, [(1, 2), (2, 1)]), (3, [(1, 3), (2, 1)]), (16, [(1, 16), (2, 8), (4, 4), (8, 2)])],
+    [(1, [(1, 1), (2, 1)]), (2, [(1, 2), (2, 1), (3, 1)]), (3, [(1, 3), (2, 1), (4, 1)]),
+     (16, [(1, 16), (2, 8), (4, 4), (8, 2), (17, 1)])],
 )
-def test_cpu_shapes_use_every_core_once(cores, expected):
+def test_cpu_shapes_use_every_core_once_then_one_session_more(cores, expected):
     shapes = candidate_shapes(TIERS["cpu"], cpu_machine(cores))
     assert [(shape.sessions, shape.threads) for shape in shapes] == expected
     assert default_shape(TIERS["cpu"], cores) == shapes[0]  # the tier's own shape is measured too

@@ -55,14 +55,18 @@ def candidate_shapes(config: OptimizationConfig, hardware: HardwareProfile) -> l
     """The shapes worth measuring for `config` on `hardware`, fewest sessions first.
 
     CPU: every session count in `CPU_SESSIONS` up to the core count, each with cores // sessions threads, so
-    sessions x threads uses every core once (2 cores: 1 x 2 and 2 x 1). GPU tiers: the counts in
+    sessions x threads uses every core once (2 cores: 1 x 2 and 2 x 1), then one single-thread session more
+    than cores (2 cores: 3 x 1): oversubscribed, it computes while the others' requests are phonemized, split
+    and encoded in Python, which served more audio per second against piper's server on 2 cores (see
+    OPTIMIZATION.md, "Many listeners"). GPU tiers: the counts in
     `GPU_SESSIONS` whose sessions fit the free memory of the GPU the tiers run on (the one with the most
     free) at `GPU_SESSION_GB` each; counts up to the tier's own are always kept (the tier policy already
     gave the tier its memory).
     """
     if config.device == "cpu":
         cores = max(1, hardware.cpu_cores)
-        return [PoolShape(sessions, cores // sessions) for sessions in CPU_SESSIONS if sessions <= cores]
+        fitting = [PoolShape(sessions, cores // sessions) for sessions in CPU_SESSIONS if sessions <= cores]
+        return [*fitting, PoolShape(cores + 1, 1)]
     gpu = best_gpu(hardware)
     free_gb = gpu.memory_free / GB if gpu is not None else 0.0
     return [PoolShape(sessions) for sessions in GPU_SESSIONS

@@ -24,7 +24,7 @@ def test_every_cpu_shape_is_measured_with_sane_figures(cpu_run: CpuRun):
     for row, shape in zip(shapes["rows"], candidate_shapes(TIERS["cpu"], probe())):
         assert row["status"] == "ran", row
         assert row["ran_as"] == f"{shape.sessions} x {shape.threads}"  # the engine really ran the shape asked for
-        assert shape.sessions * shape.threads <= cores
+        assert shape.sessions * shape.threads <= cores or (shape.sessions, shape.threads) == (cores + 1, 1)
         assert 0 < row["first_audio_p50_s"] <= row["first_audio_p95_s"]
         assert row["throughput"] > 0 and row["single_first_audio_s"] > 0 and row["stall_max_s"] >= 0
         assert row["requests"] >= 4  # every stream sends at least one request, however short the load
