@@ -61,7 +61,8 @@ def finished_request(served: GrpcServed, request_id: str, timeout: float = 15.0)
     """The request's record on /performance_info once it has ended (the server finishes it after the call)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (found := served.performance(request_id).get("request")) is not None:
+        found = served.performance(request_id).get("request")
+        if found is not None and found["outcome"] != "running":  # running requests are found too
             return found
         time.sleep(0.05)
     raise AssertionError(f"request {request_id} never finished")
