@@ -22,7 +22,8 @@ TEXT = "Hello from ttspilot, served through Ray."
 
 
 def test_ray_launch_serves_the_readme_requests_and_stops_with_everything_it_started(tmp_path):
-    launcher = Launcher("start_optimized_server.py", ["--ray", "--replicas", "2"], tmp_path / "launcher.log")
+    launcher = Launcher("start_optimized_server.py", ["--ray", "--replicas", "2", "--gpus_per_replica", "0"],
+                        tmp_path / "launcher.log")  # 0: a machine with GPUs too runs the cpu replicas this test checks
     ray_processes: list[psutil.Process] = []  # what the launch started: Ray's GCS, raylet, workers
     try:
         launcher.wait_for(r"ray: serving on http://127\.0\.0\.1:\d+ through Ray Serve's proxy", timeout=180)
