@@ -8,12 +8,14 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import soundfile
@@ -76,6 +78,18 @@ def say(config: pytest.Config, line: str) -> None:
         return
     with capture.global_and_fixture_disabled():
         reporter.write_line(line, yellow=True, bold=True)
+
+
+def finished_record(url: str, request_id: str, timeout: float = 15.0) -> dict:
+    """A request's record on /performance_info once it has ended: running requests are found too, and the server
+    may end one a moment after its last byte was read."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = httpx.get(f"{url}/performance_info", params={"request_id": request_id}, timeout=10).json()["request"]
+        if found is not None and found["outcome"] != "running":
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"request {request_id} never finished")
 
 
 def write_noise(path: Path, seconds: float = 2.0, rate: int = 22050) -> Path:

@@ -17,7 +17,7 @@ import pytest
 import soundfile
 import websockets
 
-from tests.support import assert_speech, decode_wav
+from tests.support import assert_speech, decode_wav, finished_record
 
 pytestmark = pytest.mark.integration
 
@@ -292,7 +292,7 @@ def test_streamed_response_has_id_and_rate_and_timings_by_id(server, path, field
         assert {"x-request-id", "x-sample-rate"} <= set(response.headers)
         request_id = response.headers["x-request-id"]
         response.read()
-    found = httpx.get(server.url + "/performance_info", params={"request_id": request_id}).json()["request"]
+    found = finished_record(server.url, request_id)
     assert found["outcome"] == "ok" and found["audio_s"] > 1 and found["rtf"] > 0
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
-from tests.support import assert_speech, decode_wav
+from tests.support import assert_speech, decode_wav, finished_record
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +79,7 @@ def test_streamed_pcm_arrives_in_several_chunks_and_is_speech(client):
     assert len(chunks) > 3
     audio = np.frombuffer(b"".join(chunks), dtype="<i2").astype(np.float32) / 32767
     assert_speech(audio, 22050, LONG)
-    info = client.get("/performance_info", params={"request_id": request_id}).json()["request"]
+    info = finished_record(str(client.base_url).rstrip("/"), request_id)
     assert info["outcome"] == "ok"
     assert info["segments"] > 5
     assert info["time_to_first_audio_s"] < info["processing_s"] / 3
@@ -99,13 +97,8 @@ def test_disconnect_mid_stream_stops_remaining_segments(client):
     with client.stream("GET", "/inference_sft", params={"tts_text": LONG * 3, "format": "stream"}) as response:
         request_id = response.headers["x-request-id"]
         next(response.iter_raw())
-    deadline_info = None
-    for _ in range(50):  # the request is found while it runs too: wait for its end
-        deadline_info = client.get("/performance_info", params={"request_id": request_id}).json()["request"]
-        if deadline_info and deadline_info["outcome"] != "running":
-            break
-        time.sleep(0.1)
-    assert deadline_info is not None and deadline_info["outcome"] == "cancelled"
+    deadline_info = finished_record(str(client.base_url).rstrip("/"), request_id)
+    assert deadline_info["outcome"] == "cancelled"
     full_seconds = 0.06 * len(LONG * 3)
     assert deadline_info["audio_s"] < full_seconds / 4
     assert client.get("/inference_sft", params={"tts_text": "Still serving."}).status_code == 200
@@ -166,7 +159,7 @@ def test_list_voices_warmup_health_docs(client):
     assert warm.status_code == 200 and warm.json()["tensorrt_active"] is False
     request_id = warm.headers["x-request-id"]
     assert warm.json()["request_id"] == request_id and warm.json()["warmed_up"] is True
-    found = client.get("/performance_info", params={"request_id": request_id}).json()["request"]
+    found = finished_record(str(client.base_url).rstrip("/"), request_id)
     assert found["route"] == "/warmup_trt" and found["outcome"] == "ok" and found["audio_s"] > 1.0
     health = client.get("/health")
     assert health.status_code == 200 and health.json()["status"] == "ready"

@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.support import RunningServer, start_server, stop_server
+from tests.support import RunningServer, finished_record, start_server, stop_server
 from ttspilot.bench.texts import ENGLISH
 
 HELD_AUDIO_S = 10.0  # audio each background stream holds before the newcomers arrive
@@ -60,7 +60,7 @@ def newcomer(url: str) -> dict:
         pcm = np.frombuffer(response.read(), dtype=np.int16)
         request_id = response.headers["x-request-id"]
     assert pcm.size / RATE > 1.0 and np.abs(pcm).max() > 1000  # real speech came back
-    return httpx.get(f"{url}/performance_info", params={"request_id": request_id}, timeout=10).json()["request"]
+    return finished_record(url, request_id)
 
 
 def test_a_new_request_is_not_queued_behind_other_streams_later_segments(server):

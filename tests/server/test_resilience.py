@@ -13,7 +13,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.support import assert_speech, decode_wav, start_server, stop_server
+from tests.support import assert_speech, decode_wav, finished_record, start_server, stop_server
 
 pytestmark = pytest.mark.integration
 
@@ -186,8 +186,7 @@ def test_warmup_is_admitted_like_any_request(tight):
     wait_idle(tight.url)
     warm = httpx.post(tight.url + "/warmup_trt", timeout=30)
     assert warm.status_code == 200
-    params = {"request_id": warm.json()["request_id"]}
-    found = httpx.get(tight.url + "/performance_info", params=params).json()["request"]
+    found = finished_record(tight.url, warm.json()["request_id"])
     assert found["route"] == "/warmup_trt" and found["outcome"] == "ok" and found["audio_s"] > 1.0
 
 

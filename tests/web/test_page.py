@@ -16,7 +16,7 @@ import pytest
 import soundfile
 
 from tests.browser import Browser
-from tests.support import RunningServer, assert_speech, start_server, stop_server
+from tests.support import RunningServer, assert_speech, finished_record, start_server, stop_server
 from ttspilot.bench.report import Row, frame, write_chart, write_files
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -58,7 +58,7 @@ def test_playground_plays_a_long_text_before_its_response_completes(served: Runn
     assert early["ttfaHeard"] is not None and early["ttfaHeard"] < 5
     final = browser.finished(timeout=90)
     assert final["error"] is None
-    timings = httpx.get(f"{served.url}/performance_info", params={"request_id": final["requestId"]}).json()["request"]
+    timings = finished_record(served.url, final["requestId"])
     assert timings["outcome"] == "ok" and timings["stream"]
     assert final["server"]["time_to_first_audio_s"] == timings["time_to_first_audio_s"]
     assert final["server"]["rtf"] == timings["rtf"]
