@@ -33,6 +33,10 @@ PYPI = ("pypi.org", 443)
 RECORD = "gpu-install.json"  # beside the marker: the steps run and skipped, and how long the build took
 
 
+class PyPIUnreachable(EnvironmentBuildError):
+    """No network to PyPI: the install cannot be tried here (the test skips, loudly; any other failure fails it)."""
+
+
 def documented_steps(guide: str | None = None) -> list[str]:
     """The shell commands of OPTIMIZATION.md's GPU install block, one per line, comments dropped."""
     text = GUIDE.read_text() if guide is None else guide
@@ -75,7 +79,7 @@ def record(env: Path) -> dict:
 
 
 def env_python(log: Callable[[str], None] = print) -> Path:
-    """The cached venv's python, building it first when missing; EnvironmentBuildError when PyPI is out of reach."""
+    """The cached venv's python, building it first when missing (PyPIUnreachable without network)."""
     target = env_dir()
     if (target / COMPLETE_MARKER).is_file():
         return target / "bin" / "python"
@@ -88,7 +92,7 @@ def env_python(log: Callable[[str], None] = print) -> Path:
 
 def _build(target: Path, log: Callable[[str], None]) -> None:
     if not reachable(PYPI):
-        raise EnvironmentBuildError(f"PyPI ({PYPI[0]}) is unreachable: the documented GPU install cannot run")
+        raise PyPIUnreachable(f"PyPI ({PYPI[0]}) is unreachable: the documented GPU install cannot run")
     nvidia = reachable(NVIDIA_INDEX)
     ran: list[str] = []
     skipped: dict[str, str] = {}
