@@ -92,8 +92,20 @@ def env_python(log: Callable[[str], None] = print) -> Path:
 
 
 def _build(target: Path, log: Callable[[str], None]) -> None:
-    """Install into a temporary venv beside `target`, then rename it into place.
+    requirements = [arg for path in REQUIREMENTS for arg in ("-r", str(path))]
 
+    def steps(python: Path) -> list[list[str]]:
+        return [[str(python), "-m", "pip", "install", "-q", *requirements],
+                [str(python), "-m", "pip", "install", "-q", "--no-deps", *NO_DEPS]]
+
+    build_venv(target, steps, "CosyVoice test env", log)
+
+
+def build_venv(target: Path, steps: Callable[[Path], list[list[str]]], label: str,
+               log: Callable[[str], None], *, env: dict[str, str] | None = None) -> float:
+    """Install into a temporary venv beside `target`, then rename it into place; the seconds it took.
+
+    `steps(python)` are the commands to run after the venv exists, with the staging venv's python.
     Only `bin/python -m ...` is used afterwards: the console scripts' shebangs keep the temporary
     path, but the interpreter finds its site-packages relative to itself.
     """
@@ -101,27 +113,23 @@ def _build(target: Path, log: Callable[[str], None]) -> None:
         shutil.rmtree(target)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     build_log = target.parent / f"{target.name}.build.log"
-    log(f"CosyVoice test env: building {target} (several GB, a few minutes); pip log: {build_log}")
+    log(f"{label}: building {target} (several GB, a few minutes); pip log: {build_log}")
     started = time.monotonic()
-    requirements = [arg for path in REQUIREMENTS for arg in ("-r", str(path))]
-    steps = [
-        [sys.executable, "-m", "venv", str(staging)],
-        [str(staging / "bin" / "python"), "-m", "pip", "install", "-q", *requirements],
-        [str(staging / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", *NO_DEPS],
-    ]
     try:
         with build_log.open("w") as output:
-            for step in steps:
+            for step in [[sys.executable, "-m", "venv", str(staging)], *steps(staging / "bin" / "python")]:
                 output.write(f"$ {' '.join(step)}\n")
                 output.flush()
-                if subprocess.run(step, stdout=output, stderr=subprocess.STDOUT).returncode != 0:
+                if subprocess.run(step, stdout=output, stderr=subprocess.STDOUT, env=env).returncode != 0:
                     tail = build_log.read_text(errors="replace").splitlines()[-15:]
                     raise EnvironmentBuildError(f"{' '.join(step[1:4])} failed:\n" + "\n".join(tail))
-        (staging / COMPLETE_MARKER).write_text(f"built in {time.monotonic() - started:.0f} s\n")
+        seconds = time.monotonic() - started
+        (staging / COMPLETE_MARKER).write_text(f"built in {seconds:.0f} s\n")
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    log(f"CosyVoice test env: ready in {time.monotonic() - started:.0f} s at {target}")
+    log(f"{label}: ready in {time.monotonic() - started:.0f} s at {target}")
+    return seconds
 
 
 if __name__ == "__main__":

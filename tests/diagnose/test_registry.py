@@ -16,6 +16,7 @@ def test_check_names_are_unique_and_cover_every_area():
     assert {check.area for check in CHECKS} == {"system", "gpu", "onnxruntime", "tensorrt", "packages", "model",
                                                "network"}
     assert CHECK_NAMES.index("ort_tensorrt") < CHECK_NAMES.index("tensorrt")  # see the registry docstring
+    assert CHECK_NAMES.index("gpu_preload") < CHECK_NAMES.index("ort_cuda")  # the provider checks see the preload
 
 
 def test_a_crashing_check_is_reported_and_makes_the_run_exit_2():

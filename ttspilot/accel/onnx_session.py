@@ -32,6 +32,7 @@ from ttspilot.accel.cache import CacheError, CacheKey, CacheOutcome
 from ttspilot.accel.fingerprint import FileHasher, hasher_for, local_cpu_features, onnxruntime_version
 from ttspilot.accel.optimized_graph import GRAPH_FILE, ensure_optimized_graph, graph_key
 from ttspilot.accel.ort_tensorrt import ensure_engine_cache, ort_trt_key
+from ttspilot.accel.preload import preload_gpu_libraries
 from ttspilot.accel.providers import (
     CPU,
     CUDA,
@@ -423,6 +424,8 @@ def open_session(
     opening without the artifact (precompile uses both; the server neither).
     """
     started = time.perf_counter()
+    if config.device == "cuda":
+        preload_gpu_libraries()  # before the first GPU session: pip-installed CUDA/cuDNN/TensorRT libraries
     opener = _Opener(model_path, config, cache_dir, hasher, strict=strict, force=force)
     available = list(ort.get_available_providers() if available_providers is None else available_providers)
     cuda = cuda_options(device_id=config.device_id)

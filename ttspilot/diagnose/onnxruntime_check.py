@@ -338,7 +338,8 @@ def check_ort_tensorrt(profile: HardwareProfile, ort: Any = None) -> Finding:
                        "nothing to fix for the cpu tier", providers=providers)
     if TRT not in providers:
         return warned(f"{TRT} not available in {text}: the TensorRT tiers (full, trt_fp16) are skipped",
-                      "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu tensorrt-cu12-libs",
+                      "pip uninstall -y onnxruntime onnxruntime-gpu && pip install -r requirements-gpu.txt "
+                      "-r requirements-tensorrt.txt",
                       providers=providers)
     if gpu.compute_capability < TRT_MIN_CC:
         cc = f"{gpu.compute_capability[0]}.{gpu.compute_capability[1]}"
