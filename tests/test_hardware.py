@@ -32,6 +32,7 @@ from ttspilot.hardware import (
     probe,
     probe_libraries,
     simulated_gpu,
+    tensorrt_wheel,
     with_simulated_gpus,
 )
 
@@ -258,3 +259,15 @@ def test_describe_one_line_per_fact() -> None:
     assert absent[0] == f"no GPU: {NO_NVML_LIBRARY}"
     simulated = describe(with_simulated_gpus(profile, [simulated_gpu("T4:16:7.5")]))
     assert simulated[0].endswith("(simulated)") and any("assumed present" in line for line in simulated)
+
+
+@pytest.mark.parametrize(("torch_version", "wheel"), [
+    ("2.11.0+cu130", "tensorrt-cu13"), ("2.5.1+cu121", "tensorrt-cu12"), ("2.3.0+cu118", "tensorrt-cu11"),
+])
+def test_tensorrt_wheel_follows_torchs_cuda_major(torch_version, wheel):
+    assert tensorrt_wheel(torch_version) == wheel
+
+
+@pytest.mark.parametrize("torch_version", ["2.13.0+cpu", "2.13.0", ""])
+def test_tensorrt_wheel_names_both_majors_when_torch_has_no_cuda_build(torch_version):
+    assert "tensorrt-cu13 or tensorrt-cu12" in tensorrt_wheel(torch_version)

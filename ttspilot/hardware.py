@@ -45,6 +45,19 @@ NO_NVML_BINDINGS = "nvidia-ml-py not installed (cannot query GPUs through NVML)"
 NO_GPUS = "NVML found but 0 GPUs"
 
 
+
+def tensorrt_wheel(torch_version: str | None = None) -> str:
+    """The TensorRT wheel to tell an operator to install: the one for torch's CUDA major ("2.11.0+cu130" ->
+    tensorrt-cu13), because a TensorRT built for another CUDA major than torch's fails to load beside it."""
+    if torch_version is None:
+        try:
+            torch_version = importlib.metadata.version("torch")
+        except importlib.metadata.PackageNotFoundError:
+            torch_version = ""
+    match = re.search(r"\+cu(\d+?)\d$", torch_version)
+    return f"tensorrt-cu{match.group(1)}" if match else "tensorrt-cu13 or tensorrt-cu12 (the one for your CUDA major)"
+
+
 @dataclass(frozen=True)
 class GpuInfo:
     index: int

@@ -14,6 +14,7 @@ from tests.diagnose.fakes import (
 )
 from ttspilot.diagnose.result import Status
 from ttspilot.diagnose.tensorrt_check import cc_supported, check_tensorrt
+from ttspilot.hardware import tensorrt_wheel
 
 GPU_ENV = {"environ": {}, "device_files": True}
 
@@ -121,4 +122,4 @@ def test_not_installed_here():
     assert check_tensorrt(cpu_profile()).status is Status.SKIP
     assert check_tensorrt(gpu_profile(), engine="piper").status is Status.SKIP
     cosy = check_tensorrt(gpu_profile(), engine="cosyvoice")
-    assert cosy.status is Status.WARN and "pip install tensorrt-cu12" in cosy.fix
+    assert cosy.status is Status.WARN and f"pip install {tensorrt_wheel()}" in cosy.fix

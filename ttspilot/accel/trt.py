@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from ttspilot.accel.cache import CacheKey, CacheOutcome, atomic_write_bytes, ensure_entry
 from ttspilot.accel.fingerprint import FileHasher, hasher_for, sm_tag
 from ttspilot.accel.providers import DEFAULT_TRT_WORKSPACE_BYTES, ShapeProfile, profile_fields, validate_profile
+from ttspilot.hardware import tensorrt_wheel
 
 log = logging.getLogger("ttspilot.accel")
 
@@ -63,7 +64,7 @@ def load_tensorrt():
         import tensorrt
     except ImportError as exc:
         raise PlanBuildError(
-            "the tensorrt Python package is not installed (pip install tensorrt-cu12); TensorRT plans cannot be built"
+            f"the tensorrt Python package is not installed (pip install {tensorrt_wheel()}); TensorRT plans cannot be built"
         ) from exc
     return tensorrt
 

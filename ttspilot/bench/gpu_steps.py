@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ttspilot.config import TIERS
+from ttspilot.hardware import tensorrt_wheel
 
 TOTAL_BUDGET_S = 600.0
 CUDA = "CUDAExecutionProvider"
@@ -82,7 +83,7 @@ def needs_ort_provider(provider: str) -> Callable[[Facts], str | None]:
 
 def needs_tensorrt(facts: Facts) -> str | None:
     if not facts.tensorrt:
-        return "the tensorrt Python package is not installed (pip install tensorrt-cu13 or tensorrt-cu12)"
+        return f"the tensorrt Python package is not installed (pip install {tensorrt_wheel()})"
     return needs_gpu(facts)
 
 
@@ -93,7 +94,7 @@ def needs_cosyvoice(trt: bool) -> Callable[[Facts], str | None]:
         if facts.cosyvoice_root is None and not facts.cosyvoice_importable:
             return "no CosyVoice code: pass --cosyvoice_root PATH (or TTSPILOT_COSYVOICE_ROOT)"
         if trt and not facts.tensorrt:
-            return "the tensorrt Python package is not installed (pip install tensorrt-cu13 for torch cu130)"
+            return f"the tensorrt Python package is not installed (pip install {tensorrt_wheel()})"
         return needs_gpu(facts)
     return check
 

@@ -21,7 +21,7 @@ from ttspilot.diagnose.libraries import version_tuple
 from ttspilot.diagnose.nvidia import HIDING_VALUES
 from ttspilot.diagnose.onnxruntime_check import explain_failure
 from ttspilot.diagnose.result import Finding, failed, merge, passed, skipped, warned
-from ttspilot.hardware import GpuInfo, HardwareProfile
+from ttspilot.hardware import GpuInfo, HardwareProfile, tensorrt_wheel
 
 # Lowest compute capability per TensorRT release line, newest first: 10.5 removed Volta (7.0),
 # 10.0 deprecated it, 9.0 removed Maxwell (5.x), 8.6 removed Kepler (3.x).
@@ -110,7 +110,8 @@ def explain_builder_failure(messages: str, *, profile: HardwareProfile, trt_cuda
                 "compare `nvidia-smi` (driver CUDA version) with the tensorrt-cuXX package; run the container "
                 "with --gpus all; unset CUDA_VISIBLE_DEVICES")
     first = next((line for line in messages.splitlines() if line.strip()), "no message from TensorRT")
-    return first[:300], "pip install --force-reinstall tensorrt-cu12 (the build for your CUDA major)"
+    wheel = f"tensorrt-cu{trt_cuda_major}" if trt_cuda_major else tensorrt_wheel()
+    return first[:300], f"pip install --force-reinstall {wheel}"
 
 
 def _recording_logger(trt: Any) -> Any:
@@ -175,7 +176,7 @@ def _gpu_findings(trt_version: str, gpus: tuple[GpuInfo, ...]) -> list[Finding]:
     for gpu in gpus:
         why = cc_supported(trt_version, gpu.compute_capability)
         if why:
-            fix = ("install a TensorRT that supports it (pip install -U tensorrt-cu12)" if "needs TensorRT" in why
+            fix = (f"install a TensorRT that supports it (pip install -U {tensorrt_wheel()})" if "needs TensorRT" in why
                    else "use the jit tiers on this GPU, or install a TensorRT < 10.5 for Volta")
             found.append(failed(f"GPU {gpu.index} ({gpu.name}): {why}", fix))
     return found
@@ -193,10 +194,10 @@ def check_tensorrt(profile: HardwareProfile, trt: Any = None, *, engine: str = "
                 return skipped("TensorRT not installed (and no GPU here)", "nothing to fix for the cpu tier")
             if engine == "cosyvoice":
                 return warned("the tensorrt package is not installed: CosyVoice's TensorRT tiers cannot run",
-                              "pip install tensorrt-cu12 (tensorrt-cu11 for CUDA 11 drivers)")
+                              f"pip install {tensorrt_wheel()}")
             return skipped("the tensorrt Python package is not installed; Piper uses ONNX Runtime's TensorRT "
                            "provider instead (see ort_tensorrt)",
-                           "nothing to fix for Piper; CosyVoice needs: pip install tensorrt-cu12")
+                           f"nothing to fix for Piper; CosyVoice needs: pip install {tensorrt_wheel()}")
         if trt is None:
             cause, fix = explain_failure(error or "")
             return failed(f"tensorrt does not import: {cause}", fix, error=error)

@@ -8,6 +8,7 @@ No torch needed: the CUDA probe is injected too.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ttspilot.config import TIERS, cache_dir_for
 from ttspilot.engines.base import EngineLoadError
 from ttspilot.engines.cosyvoice.acceleration import ONNX_FILE, plan_file
 from ttspilot.engines.cosyvoice.plans import ensure_estimator_plan, estimator_plan_state, prepare_plan_for_load
+from ttspilot.hardware import tensorrt_wheel
 
 FP16_PLAN = plan_file("fp16").name
 
@@ -207,7 +209,7 @@ def test_prepare_places_the_plan_for_the_device(model_dir):
 
 def test_prepare_without_tensorrt_says_what_to_install(model_dir, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)
-    with pytest.raises(EngineLoadError, match=r"pip install tensorrt-cu12"):
+    with pytest.raises(EngineLoadError, match=re.escape(f"pip install {tensorrt_wheel()}")):
         prepare_plan_for_load(model_dir, TRT_FP16, device_id=0, cuda_capability=fake_cuda((8, 9)))
     assert not (model_dir / FP16_PLAN).exists()
 

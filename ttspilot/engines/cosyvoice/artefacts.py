@@ -24,6 +24,7 @@ from ttspilot.engines.cosyvoice.acceleration import TierFile, tier_files
 from ttspilot.engines.cosyvoice.exports import file_states
 from ttspilot.engines.cosyvoice.plans import ensure_estimator_plan, estimator_plan_state, torch_cuda_capability
 from ttspilot.engines.cosyvoice.upstream import upstream_on_path
+from ttspilot.hardware import tensorrt_wheel
 from ttspilot.progress import TqdmBuildProgress
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def _gpu_reason(capability: tuple[int, int] | None, tensorrt_version: str | None
     if capability is None:
         return "needs a CUDA GPU: torch sees none"
     if tensorrt_version is None:
-        return "needs TensorRT: pip install tensorrt-cu12"
+        return f"needs TensorRT: pip install {tensorrt_wheel()}"
     return None
 
 
