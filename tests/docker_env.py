@@ -75,14 +75,18 @@ def _started_marker() -> Path:
 
 def ensure_daemon(log: Callable[[str], None]) -> bool:
     """A daemon that answers; True when this call started it (its pid is kept for `stop_daemon`)."""
-    if daemon_answers():
-        return False
+    cache_root().mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache_root() / "dockerd.lock")):  # .ci/run's preparation and the test may both get here
+        return not daemon_answers() and _start_daemon(log)
+
+
+def _start_daemon(log: Callable[[str], None]) -> bool:
+    """Start dockerd in its own session and wait until it answers; DockerUnavailable with its log's tail if not."""
     if shutil.which("docker") is None or shutil.which("dockerd") is None:
         raise DockerUnavailable("no docker CLI or dockerd here (Debian: apt-get install docker.io)")
     if os.geteuid() != 0:
         raise DockerUnavailable("dockerd is not running and only root can start it")
     log_path = cache_root() / "dockerd.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("a") as output:
         process = subprocess.Popen(["dockerd"], stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + DOCKERD_TIMEOUT
@@ -106,18 +110,32 @@ def stop_daemon(log: Callable[[str], None]) -> None:
     pid = int(marker.read_text())
     marker.unlink()
     try:
+        if Path(f"/proc/{pid}/comm").read_text().strip() != "dockerd":
+            return  # that dockerd is gone, and its pid went to another process
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
+    except (FileNotFoundError, ProcessLookupError):
         return
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if _exited(pid):
             log(f"docker: stopped dockerd (pid {pid})")
             return
         time.sleep(0.2)
     log(f"WARNING: dockerd (pid {pid}) still runs 30 s after SIGTERM")
+
+
+def _exited(pid: int) -> bool:
+    """Whether `pid` is gone: reaped when it is this process's child, else no longer signalable."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+    except ChildProcessError:
+        pass  # started by another process (.ci/run's preparation)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def ensure_base(log: Callable[[str], None]) -> str:
