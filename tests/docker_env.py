@@ -203,5 +203,8 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["stop"]:
         stop_daemon(say)
     else:
-        ensure_daemon(say)
-        prepare(say)
+        try:
+            ensure_daemon(say)
+            prepare(say)
+        except DockerUnavailable as error:
+            sys.exit(f"docker: unavailable, the container image tests will be SKIPPED: {error}")
