@@ -22,6 +22,7 @@ import httpx
 import numpy as np
 import pytest
 import websockets
+import yaml
 
 from tests import docker_env
 from tests.support import assert_speech, decode_wav, say
@@ -193,3 +194,16 @@ def test_dockerfile_passes_hadolint():
     hadolint = Path(sys.executable).parent / "hadolint"
     result = subprocess.run([str(hadolint), "--no-color", str(docker_env.DOCKERFILE)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_services_build_the_dockerfile_targets_with_the_cache_volume():
+    """compose.yaml cannot be run here (no Compose plugin): its services must name real targets and the volume."""
+    compose = yaml.safe_load((docker_env.REPO_ROOT / "compose.yaml").read_text())
+    stages = re.findall(r"^FROM \S+ AS (\w+)$", docker_env.DOCKERFILE.read_text(), flags=re.MULTILINE)
+    assert {name: service["build"]["target"] for name, service in compose["services"].items()} == \
+        {"cpu": "cpu", "gpu": "gpu"} and stages == ["cpu", "gpu"]
+    for service in compose["services"].values():
+        assert (docker_env.REPO_ROOT / service["build"]["dockerfile"]) == docker_env.DOCKERFILE
+        assert "ttspilot-cache:/cache" in service["volumes"] and "ttspilot-cache" in compose["volumes"]
+    devices = compose["services"]["gpu"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia" and devices[0]["capabilities"] == ["gpu"]
