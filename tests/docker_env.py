@@ -40,6 +40,7 @@ CPU_TAG, GPU_TAG = "ttspilot-ci/ttspilot:cpu", "ttspilot-ci/ttspilot:gpu-on-debi
 GPU_STEPS_ARGS = {"GPU_REQUIREMENTS": "requirements.txt"}
 EXTRA_CA_DIR = Path("/usr/local/share/ca-certificates")  # a TLS-intercepting proxy's CA, when this host has one
 DOCKERD_TIMEOUT = 60.0
+LABEL = "ttspilot.ci=tests"  # on the images built here, so the ones a rebuild replaced can be pruned alone
 
 
 class DockerUnavailable(RuntimeError):
@@ -178,7 +179,7 @@ class Build:
 def build(target: str, tag: str, base: str, build_args: dict[str, str] | None = None) -> Build:
     """`docker build` of one target of docker/Dockerfile with both bases swapped to `base`."""
     args = {"PYTHON_BASE": base, "CUDA_BASE": base, "EXTRA_CA_CERT": extra_ca(), **(build_args or {})}
-    command = ["build", "--network", "host", "-f", str(DOCKERFILE), "--target", target, "-t", tag]
+    command = ["build", "--network", "host", "-f", str(DOCKERFILE), "--target", target, "-t", tag, "--label", LABEL]
     command += [item for name, value in args.items() for item in ("--build-arg", f"{name}={value}")]
     started = time.monotonic()
     docker(*command, str(REPO_ROOT), timeout=1200)
@@ -192,6 +193,7 @@ def prepare(log: Callable[[str], None]) -> tuple[Build, Build]:
         base = ensure_base(log)
         cpu = build("cpu", CPU_TAG, base)
         gpu = build("gpu", GPU_TAG, base, GPU_STEPS_ARGS)
+        docker("image", "prune", "-f", "--filter", f"label={LABEL}")  # earlier builds' images, now untagged
     log(f"docker: built {cpu.tag} in {cpu.seconds:.0f} s, {gpu.tag} in {gpu.seconds:.0f} s")
     return cpu, gpu
 
