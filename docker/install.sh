@@ -8,7 +8,11 @@ if ! id ttspilot >/dev/null 2>&1; then
   useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/ttspilot --shell /usr/sbin/nologin ttspilot
   mkdir -p /cache && chown ttspilot:ttspilot /cache
 fi
-[ -x /opt/venv/bin/python ] || python3 -m venv /opt/venv
+if [ ! -x /opt/venv/bin/python ]; then
+  python3 -m venv /opt/venv
+  # Login shells (KubeRay starts Ray with `bash -l`) reset PATH in /etc/profile; this puts the venv back in front.
+  echo 'export PATH="/opt/venv/bin:$PATH"' > /etc/profile.d/ttspilot-venv.sh
+fi
 if [ -n "${EXTRA_CA_CERT:-}" ]; then
   bundle=$(mktemp)
   cat /etc/ssl/certs/ca-certificates.crt > "$bundle"
