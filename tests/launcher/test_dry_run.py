@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -181,3 +182,15 @@ def test_launchers_refuse_tier_flags_they_set_per_candidate(script, flag):
                             timeout=60, cwd=REPO)
     assert result.returncode == 2
     assert f"{flag[0]}: the launcher sets these per tier" in result.stdout + result.stderr
+
+
+def test_model_folder_from_the_environment_is_planned_like_the_flag(tmp_path):
+    """TTSPILOT_MODEL_DIR (what the container images are configured with) stands for --model_dir."""
+    model_dir = cosyvoice_folder(tmp_path, 2)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "start_optimized_server.py"), "--dry_run", "--simulate_gpu", "T4:16:7.5"],
+        capture_output=True, text=True, timeout=60, cwd=REPO, env=os.environ | {"TTSPILOT_MODEL_DIR": str(model_dir)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "cosyvoice: load_jit=" in result.stdout
+    assert all(f"--model_dir {model_dir}" in command for command in re.findall(r"^\s+\$ (.*)$", result.stdout, re.M))

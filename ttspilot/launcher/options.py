@@ -18,7 +18,8 @@ def add_launch_flags(parser: argparse.ArgumentParser) -> None:
     defaults = ServerSettings()
     parser.add_argument("--host", default=defaults.host)
     parser.add_argument("--port", type=int, default=defaults.port)
-    parser.add_argument("--model_dir", type=Path, help="model folder; default: the embedded voice")
+    parser.add_argument("--model_dir", type=Path, default=defaults.model_dir,
+                        help="model folder; default: $TTSPILOT_MODEL_DIR, else the embedded voice")
     parser.add_argument("--api_key", default=defaults.api_key,
                         help=f"key the server requires (default: ${API_KEY_ENV}); the launcher's own checks use it too")
     parser.add_argument("--ready_timeout", type=float, default=180.0, help="seconds a tier may take to become ready")
