@@ -55,7 +55,7 @@ def tensorrt_wheel(torch_version: str | None = None) -> str:
         except importlib.metadata.PackageNotFoundError:
             torch_version = ""
     match = re.search(r"\+cu(\d+?)\d$", torch_version)
-    return f"tensorrt-cu{match.group(1)}" if match else "tensorrt-cu13 or tensorrt-cu12 (the one for your CUDA major)"
+    return f"tensorrt-cu{match.group(1)}" if match else "tensorrt-cu13 or tensorrt-cu12, for your CUDA major"
 
 
 @dataclass(frozen=True)
