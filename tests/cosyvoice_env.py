@@ -80,14 +80,19 @@ def ensure_ffmpeg(log: Callable[[str], None]) -> None:
 def env_python(log: Callable[[str], None] = print) -> Path:
     """The cached venv's python, building the venv first when it is missing (and FFmpeg's libraries with it)."""
     ensure_ffmpeg(log)
-    target = env_dir()
+    return ensure_venv(env_dir(), lambda target: _build(target, log))
+
+
+def ensure_venv(target: Path, build: Callable[[Path], None]) -> Path:
+    """`target`'s python once its build is complete: built here under a file lock when missing, so test
+    processes and .ci/run's background build wait for one another instead of building twice."""
     python = target / "bin" / "python"
     if (target / COMPLETE_MARKER).is_file():
         return python
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         if not (target / COMPLETE_MARKER).is_file():
-            _build(target, log)
+            build(target)
     return python
 
 
@@ -102,7 +107,7 @@ def _build(target: Path, log: Callable[[str], None]) -> None:
 
 
 def build_venv(target: Path, steps: Callable[[Path], list[list[str]]], label: str,
-               log: Callable[[str], None], *, env: dict[str, str] | None = None) -> float:
+               log: Callable[[str], None]) -> float:
     """Install into a temporary venv beside `target`, then rename it into place; the seconds it took.
 
     `steps(python)` are the commands to run after the venv exists, with the staging venv's python.
@@ -120,7 +125,7 @@ def build_venv(target: Path, steps: Callable[[Path], list[list[str]]], label: st
             for step in [[sys.executable, "-m", "venv", str(staging)], *steps(staging / "bin" / "python")]:
                 output.write(f"$ {' '.join(step)}\n")
                 output.flush()
-                if subprocess.run(step, stdout=output, stderr=subprocess.STDOUT, env=env).returncode != 0:
+                if subprocess.run(step, stdout=output, stderr=subprocess.STDOUT).returncode != 0:
                     tail = build_log.read_text(errors="replace").splitlines()[-15:]
                     raise EnvironmentBuildError(f"{' '.join(step[1:4])} failed:\n" + "\n".join(tail))
         seconds = time.monotonic() - started

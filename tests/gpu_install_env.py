@@ -19,9 +19,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from filelock import FileLock
-
-from tests.cosyvoice_env import COMPLETE_MARKER, EnvironmentBuildError, build_venv, cache_root
+from tests.cosyvoice_env import EnvironmentBuildError, build_venv, cache_root, ensure_venv
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GUIDE = REPO_ROOT / "OPTIMIZATION.md"
@@ -80,14 +78,7 @@ def record(env: Path) -> dict:
 
 def env_python(log: Callable[[str], None] = print) -> Path:
     """The cached venv's python, building it first when missing (PyPIUnreachable without network)."""
-    target = env_dir()
-    if (target / COMPLETE_MARKER).is_file():
-        return target / "bin" / "python"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if not (target / COMPLETE_MARKER).is_file():
-            _build(target, log)
-    return target / "bin" / "python"
+    return ensure_venv(env_dir(), lambda target: _build(target, log))
 
 
 def _build(target: Path, log: Callable[[str], None]) -> None:

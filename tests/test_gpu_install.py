@@ -88,8 +88,9 @@ def test_the_documented_install_resolves_to_the_gpu_build_and_preloads_its_libra
 
 def test_without_a_gpu_each_gpu_tier_fails_with_our_reason_and_the_launcher_serves_on_cpu(
         gpu_python: Path, tmp_path: Path) -> None:
+    # CUDA_VISIBLE_DEVICES="" hides any real GPU from CUDA, so this holds on a GPU machine too.
     launcher = Launcher("start_optimized_server.py", ["--simulate_gpu", "T4:16:7.5"], tmp_path / "launcher.log",
-                        env={"XDG_CACHE_HOME": str(tmp_path / "cache")}, python=gpu_python)
+                        env={"XDG_CACHE_HOME": str(tmp_path / "cache"), "CUDA_VISIBLE_DEVICES": ""}, python=gpu_python)
     try:
         launcher.wait_for(r"tier cpu: ready in", timeout=240)
         log = launcher.log()

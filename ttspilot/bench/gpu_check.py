@@ -190,19 +190,22 @@ def load_report(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def split_block(text: str) -> tuple[str, str, str]:
+    """(before, the generated list, after) of a Markdown file with the list between the markers."""
+    before, start, rest = text.partition(BLOCK_START)
+    block, end, after = rest.partition(BLOCK_END)
+    if not (start and end):
+        raise ValueError(f"no {BLOCK_START} ... {BLOCK_END} block")
+    return before, block, after
+
+
 def markdown_block(text: str) -> str:
     """The generated list as it stands between the markers of a Markdown file."""
-    try:
-        return text.split(BLOCK_START, 1)[1].split(BLOCK_END, 1)[0].strip("\n") + "\n"
-    except IndexError:
-        raise ValueError(f"no {BLOCK_START} ... {BLOCK_END} block") from None
+    return split_block(text)[1].strip("\n") + "\n"
 
 
 def write_markdown_into(target: Path, report_path: Path) -> None:
-    text = target.read_text()
-    markdown_block(text)  # the markers must be there
-    before, rest = text.split(BLOCK_START, 1)
-    after = rest.split(BLOCK_END, 1)[1]
+    before, _, after = split_block(target.read_text())
     source = os.path.relpath(report_path, target.parent)
     block = not_run_markdown(load_report(report_path), source)
     target.write_text(f"{before}{BLOCK_START}\n{block}{BLOCK_END}{after}")
